@@ -35,6 +35,7 @@ class GenerateConfig(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None
+    epoch: int = 0  # repeat index; backends ignore it, the cache keys on it
 
 
 class Usage(BaseModel):
