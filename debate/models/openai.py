@@ -1,0 +1,480 @@
+"""The `openai/<model>` backend: any OpenAI-compatible chat-completions server.
+
+Owns the connection (base URL and key from options, else `OPENAI_BASE_URL` /
+`OPENAI_API_KEY`), retries (exponential backoff with jitter on 429, 5xx,
+timeouts and connection errors, honouring `Retry-After`, within a count and a
+time budget; the SDK's own retries are off), a concurrency limit shared by every
+model object bound to the same (base URL, model), streaming of text deltas, token
+usage, and choice logprobs read from the first generated token's `top_logprobs`.
+
+The API key is handed to the SDK client and kept nowhere else: it is never
+logged, never part of `repr`, an error message or a cache key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import os
+import random
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from debate.errors import DebateInputError
+from debate.models.base import (
+    ChatMessage,
+    Completion,
+    DeltaCallback,
+    GenerateConfig,
+    ModelError,
+    Usage,
+)
+
+try:  # openai>=3 ships on httpx2; older releases on httpx
+    import httpx2 as _httpx  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    import httpx as _httpx  # type: ignore[import-not-found,no-redef,unused-ignore]
+
+PLACEHOLDER_KEY = "sk-no-key-required"
+MAX_TOP_LOGPROBS = 20
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
+
+
+# --------------------------------------------------------------------------- limits
+
+
+class _SharedLimit:
+    """A concurrency limit shared by all models on one (base URL, model).
+
+    The smallest limit any of them asked for wins. asyncio primitives belong to
+    one event loop, so a semaphore is made lazily for each running loop.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._semaphores = weakref.WeakKeyDictionary()
+
+    def semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._semaphores.get(loop)
+        if sem is None:
+            sem = self._semaphores[loop] = asyncio.Semaphore(self.limit)
+        return sem
+
+
+_LIMITS: dict[tuple[str, str], _SharedLimit] = {}
+
+
+def shared_limit(base_url: str, model: str, limit: int) -> _SharedLimit:
+    """The process-wide limit for (base_url, model), tightened to `limit` if smaller."""
+    key = (base_url.rstrip("/"), model)
+    existing = _LIMITS.get(key)
+    if existing is None:
+        existing = _LIMITS[key] = _SharedLimit(limit)
+    elif limit < existing.limit:
+        existing.limit = limit
+        existing._semaphores = weakref.WeakKeyDictionary()
+    return existing
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _retry_after_from(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def classify_error(exc: BaseException) -> tuple[bool, str]:
+    """(retryable, reason) for an exception raised by one request."""
+    if isinstance(exc, openai.APITimeoutError):
+        return True, "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        return True, f"connection error{detail}"
+    if isinstance(exc, openai.APIStatusError):
+        message = _error_message(exc)
+        return exc.status_code in RETRYABLE_STATUS, f"HTTP {exc.status_code}: {message}"
+    if isinstance(exc, _httpx.TimeoutException):
+        return True, "request timed out"
+    if isinstance(exc, _httpx.TransportError):
+        return True, f"connection error: {type(exc).__name__}: {exc}"
+    return False, f"{type(exc).__name__}: {exc}"
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc.message)
+
+
+def choice_logprobs_from_top(
+    top: Sequence[tuple[str, float]], choices: Sequence[str]
+) -> dict[str, float] | None:
+    """Map choice labels to renormalised log-probabilities from one token's top list.
+
+    A token matches a label when it equals the label after stripping whitespace
+    (case-sensitive); variants such as "A" and " A" are combined by logsumexp.
+    A label absent from the list gets the smallest listed logprob (an upper bound
+    on its true value). Returns None when no label appears at all.
+    """
+    if not top or not choices:
+        return None
+    found: dict[str, list[float]] = {}
+    for token, logprob in top:
+        label = token.strip()
+        if label in choices and math.isfinite(logprob):
+            found.setdefault(label, []).append(logprob)
+    if not found:
+        return None
+    floor = min(lp for _, lp in top if math.isfinite(lp))
+    raw = {label: _logsumexp(found.get(label, [floor])) for label in choices}
+    norm = _logsumexp(list(raw.values()))
+    return {label: value - norm for label, value in raw.items()}
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def _first_token_top(logprobs: Any) -> list[tuple[str, float]] | None:
+    """The (token, logprob) alternatives of the first generated token, if present."""
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not content:
+        return None
+    first = content[0]
+    alternatives = getattr(first, "top_logprobs", None) or []
+    pairs = [(str(alt.token), float(alt.logprob)) for alt in alternatives]
+    if not pairs and getattr(first, "token", None) is not None:
+        pairs = [(str(first.token), float(first.logprob))]
+    return pairs or None
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
+    )
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class RetryStats:
+    """What the retry loop did, for tests and run summaries."""
+
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failures: int = 0
+    sleeps: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def note_retry(self, delay: float, reason: str) -> None:
+        self.retries += 1
+        if len(self.sleeps) < 1000:
+            self.sleeps.append(delay)
+            self.reasons.append(reason)
+
+
+class OpenAIModel:
+    """Chat completions against one OpenAI-compatible endpoint and model."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        max_retries: int = 6,
+        retry_budget_s: float = 120.0,
+        timeout_s: float = 60.0,
+        max_connections: int | None = None,
+        backoff_base_s: float = 0.25,
+        backoff_max_s: float = 20.0,
+        top_logprobs: int = MAX_TOP_LOGPROBS,
+    ) -> None:
+        if not model:
+            raise DebateInputError("--model: 'openai/' needs a model name, e.g. openai/gpt-4o-mini")
+        if max_connections is not None and max_connections < 1:
+            raise DebateInputError(f"--max-connections: must be at least 1, got {max_connections}")
+        self.model = model
+        self.name = f"openai/{model}"
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").rstrip("/") or None
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise DebateInputError(
+                    f"--model {self.name}: no API key: set OPENAI_API_KEY, or point "
+                    "--model-base-url (or OPENAI_BASE_URL) at a local server"
+                )
+            key = PLACEHOLDER_KEY
+        self._key_getter = _KeyHolder(key)
+        self.max_retries = max(0, int(max_retries))
+        self.retry_budget_s = float(retry_budget_s)
+        self.timeout_s = float(timeout_s)
+        self.max_connections = max_connections
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.top_logprobs = max(1, min(MAX_TOP_LOGPROBS, int(top_logprobs)))
+        endpoint = self.base_url or "https://api.openai.com/v1"
+        self._limit = (
+            shared_limit(endpoint, model, max_connections) if max_connections is not None else None
+        )
+        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+        self.supports_logprobs = True
+        self.supports_stream_usage = True
+        self.stats = RetryStats()
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
+
+    # -- client -------------------------------------------------------------------
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            for dead in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[dead]
+            limits = None
+            if self.max_connections is not None:
+                limits = _httpx.Limits(
+                    max_connections=self.max_connections,
+                    max_keepalive_connections=self.max_connections,
+                )
+            http_client = (
+                openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout_s)
+                if limits is not None
+                else None
+            )
+            client = openai.AsyncOpenAI(
+                api_key=self._key_getter.key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+                http_client=http_client,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - called outside a loop
+            return
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.close()
+
+    # -- requests -----------------------------------------------------------------
+
+    def _request(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+        }
+        if config.seed is not None:
+            request["seed"] = config.seed
+        if config.stop:
+            request["stop"] = list(config.stop)
+        if config.choices and self.supports_logprobs:
+            request["logprobs"] = True
+            request["top_logprobs"] = self.top_logprobs
+        return request
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        self.stats.requests += 1
+        deadline = time.monotonic() + self.retry_budget_s
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.attempts += 1
+            remaining = deadline - time.monotonic()
+            timeout = max(0.001, min(self.timeout_s, remaining))
+            try:
+                if self._limit is None:
+                    return await self._once(messages, config, on_delta, timeout)
+                async with self._limit.semaphore():
+                    return await self._once(messages, config, on_delta, timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._disable_unsupported(exc, config, on_delta):
+                    attempt -= 1  # a feature probe, not a failure
+                    continue
+                retryable, reason = classify_error(exc)
+                if not retryable:
+                    self.stats.failures += 1
+                    raise ModelError(f"{self.name}: {reason} (not retried)") from exc
+                if attempt > self.max_retries:
+                    self.stats.failures += 1
+                    raise ModelError(
+                        f"{self.name}: gave up after {attempt} attempts "
+                        f"(max_retries={self.max_retries}): {reason}"
+                    ) from exc
+                delay = self._backoff(attempt, _retry_after_from(exc))
+                if time.monotonic() + delay > deadline:
+                    self.stats.failures += 1
+                    raise ModelError(
+                        f"{self.name}: gave up after {attempt} attempts "
+                        f"(retry budget {self.retry_budget_s:g}s spent): {reason}"
+                    ) from exc
+                self.stats.note_retry(delay, reason)
+                await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with equal jitter, never shorter than `Retry-After`."""
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _disable_unsupported(
+        self, exc: Exception, config: GenerateConfig, on_delta: DeltaCallback | None
+    ) -> bool:
+        """Turn off an optional feature the server rejected; True if worth resending."""
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+            return False
+        message = _error_message(exc).lower()
+        if on_delta is not None and self.supports_stream_usage and "stream_options" in message:
+            self.supports_stream_usage = False
+            return True
+        if config.choices and self.supports_logprobs and "logprobs" in message:
+            self.supports_logprobs = False
+            return True
+        return False
+
+    async def _once(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerateConfig,
+        on_delta: DeltaCallback | None,
+        timeout: float,
+    ) -> Completion:
+        request = self._request(messages, config)
+        create: Any = self._client().chat.completions.create
+        if on_delta is None:
+            response = await create(**request, timeout=timeout)
+            choice = response.choices[0] if response.choices else None
+            text = (choice.message.content or "") if choice is not None else ""
+            top = _first_token_top(choice.logprobs) if choice is not None else None
+            return self._completion(text, top, config, _usage(response.usage))
+        request["stream"] = True
+        if self.supports_stream_usage:
+            request["stream_options"] = {"include_usage": True}
+        stream = await create(**request, timeout=timeout)
+        pieces: list[str] = []
+        top = None
+        usage = Usage()
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices or []:
+                    if choice.index != 0:
+                        continue
+                    if top is None:
+                        top = _first_token_top(choice.logprobs)
+                    piece = choice.delta.content if choice.delta is not None else None
+                    if piece:
+                        pieces.append(piece)
+                        on_delta(piece)
+        return self._completion("".join(pieces), top, config, usage)
+
+    def _completion(
+        self,
+        text: str,
+        top: list[tuple[str, float]] | None,
+        config: GenerateConfig,
+        usage: Usage,
+    ) -> Completion:
+        logprobs = choice_logprobs_from_top(top, config.choices) if config.choices and top else None
+        return Completion(text=text, model=self.name, choice_logprobs=logprobs, usage=usage)
+
+
+class _KeyHolder:
+    """Holds the key without showing it in `repr` or `vars()` dumps by accident."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return "_KeyHolder(***)"
+
+
+def create(rest: str, **options: Any) -> OpenAIModel:
+    """Registry factory for `openai/<model>`; unset (None) options take defaults."""
+    known = {
+        "base_url",
+        "api_key",
+        "max_retries",
+        "retry_budget_s",
+        "timeout_s",
+        "max_connections",
+        "backoff_base_s",
+        "backoff_max_s",
+        "top_logprobs",
+    }
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise DebateInputError(
+            f"--model openai/{rest}: unknown option(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    return OpenAIModel(rest, **{k: v for k, v in options.items() if v is not None})
