@@ -1,0 +1,17 @@
+"""Justifiable decisions with evidence debates (Sukovic & Radanovic, ICLR 2024).
+
+A decision policy picks an action for a case; two argumentative agents then debate
+that action against a baseline's by revealing state features as evidence, and a judge
+proxy trained on partial-evidence preferences decides. The zero-sum outcome, mixed
+with the task reward by lambda, trains a justifiable policy.
+
+Submodules:
+- `env`: the seeded synthetic decision environment and a CSV loader (numpy only);
+- `judge`: the torch MLP judge proxy and the full-state ideal judge;
+- `game`: the batched evidence debate and its transcript;
+- `arguers`: random, greedy, minimax, learned (self-play) and confuser agents;
+- `policy`: fitted-Q learning of a policy on logged data with the lambda-mixed reward;
+- `experiment`: the lambda sweep, its table, JSON and plot.
+
+Only `env` is import-safe without torch; nothing in the core imports this package.
+"""
