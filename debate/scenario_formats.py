@@ -145,10 +145,16 @@ def _read_truthfulqa(path: Path, seed: int, mapping: dict[str, str]) -> Iterator
 
 
 def _read_logicom(path: Path, seed: int, mapping: dict[str, str]) -> Iterator[Record]:
+    seen: set[str] = set()
     for index, (line, row) in enumerate(_csv_rows(path, LOGICOM_COLUMNS)):
         topic_id = row.get("id", "").strip() or row.get("", "").strip() or str(index)
+        # ids link to LOGICOM's debate logs; a repeated one is kept apart by its row.
+        scenario_id = (
+            f"logicom-{topic_id}" if topic_id not in seen else f"logicom-{topic_id}-{index}"
+        )
+        seen.add(topic_id)
         yield dict(
-            id=f"logicom-{topic_id}",
+            id=scenario_id,
             question=_required(row, "claim", path, line),
             source="logicom",
             fields={
@@ -216,6 +222,10 @@ def _read_nyu(path: Path, seed: int, mapping: dict[str, str]) -> Iterator[Record
         yield _nyu_scenario(file, _read_json(file), debate_metadata.get(file.stem), stories)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _nyu_scenario(
     file: Path,
     raw: Any,
@@ -235,11 +245,15 @@ def _nyu_scenario(
     correct = setup.get("correctAnswerIndex")
     if correct is not None and (not isinstance(correct, int) or not 0 <= correct < len(answers)):
         raise DebateInputError(where(shown, "setup.correctAnswerIndex", "not an answer index"))
-    materials = setup.get("sourceMaterial") or {}
-    material = next((m for m in materials.values() if isinstance(m, dict)), {})
+    materials = setup.get("sourceMaterial")
+    variants = materials.values() if isinstance(materials, dict) else []
+    material = next((m for m in variants if isinstance(m, dict)), {})
     contents = material.get("contents") or []
+    if isinstance(contents, str):  # plain text instead of tokens
+        contents = contents.split(" ")
     if not isinstance(contents, list):
-        raise DebateInputError(where(shown, "setup.sourceMaterial", "contents: expected tokens"))
+        reason = "contents: expected a list of tokens"
+        raise DebateInputError(where(shown, "setup.sourceMaterial", reason))
     article_id = str(material.get("articleId", "")) or None
     title = str(material.get("title", "")) or None
     # Debates of one article share its tokens and text (rebuilding it is the slow part).
@@ -250,10 +264,10 @@ def _nyu_scenario(
         cached = (tokens, detokenize(tokens)[0])
         stories[key] = cached
     tokens, story = cached
-    roles = setup.get("roles") or {}
+    roles = _mapping(setup.get("roles"))
     debaters = sum(1 for role in roles if str(role).startswith("Debater"))
     line = debate_metadata or {}
-    setting = line.get("setting") or {}
+    setting = _mapping(line.get("setting"))
     status = line.get("status")
     return dict(
         id=f"nyu-{file.stem}",
