@@ -14,6 +14,7 @@ import pytest
 from debate.errors import DebateInputError
 from debate.scenario import (
     Scenario,
+    load_scenario_set,
     load_scenario_set_file,
     load_scenarios,
     validate_scenario_set,
@@ -99,8 +100,6 @@ def test_truthfulqa_filters_and_limit_in_a_scenario_set(tmp_path: Path) -> None:
     assert everything[0].fields["category"] in ("Health", "Nutrition")
     scenario_set = load_scenario_set_file(declaration)
     scenario_set.limit = None
-    from debate.scenario import load_scenario_set
-
     matching = load_scenario_set(scenario_set)
     assert len(matching) > 1
     assert {s.fields["category"] for s in matching} <= {"Health", "Nutrition"}
