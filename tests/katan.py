@@ -4,7 +4,8 @@
 port, waits until `/health` answers and returns a `KatanServer` with its
 `base_url` (ending in `/v1`). `stop()` terminates it. The `katan` pytest fixture
 hands out a factory and stops every server it started at teardown; import it
-into a test module with `from katan import katan  # noqa: F401`.
+into a test module with `from katan import katan_fixture  # noqa: F401` and
+ask for `katan` (type `KatanFactory`).
 
 The echo backend answers instantly and injects faults through CLI flags, e.g.
 `katan(error_rate=0.3)`, `katan(latency_ms=100, max_concurrent=64)`; keyword
@@ -184,8 +185,8 @@ def start_katan(
 KatanFactory = Callable[..., KatanServer]
 
 
-@pytest.fixture
-def katan(tmp_path: Path) -> Iterator[KatanFactory]:
+@pytest.fixture(name="katan")
+def katan_fixture(tmp_path: Path) -> Iterator[KatanFactory]:
     """A factory that starts llm-katan servers; all are stopped at teardown."""
     servers: list[KatanServer] = []
 

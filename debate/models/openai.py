@@ -356,24 +356,31 @@ class OpenAIModel:
                     attempt -= 1  # a feature probe, not a failure
                     continue
                 retryable, reason = classify_error(exc)
+                reason = self._redact(reason)
+                cause = None if self._key_getter.key in str(exc) else exc
                 if not retryable:
                     self.stats.failures += 1
-                    raise ModelError(f"{self.name}: {reason} (not retried)") from exc
+                    raise ModelError(f"{self.name}: {reason} (not retried)") from cause
                 if attempt > self.max_retries:
                     self.stats.failures += 1
                     raise ModelError(
                         f"{self.name}: gave up after {attempt} attempts "
                         f"(max_retries={self.max_retries}): {reason}"
-                    ) from exc
+                    ) from cause
                 delay = self._backoff(attempt, _retry_after_from(exc))
                 if time.monotonic() + delay > deadline:
                     self.stats.failures += 1
                     raise ModelError(
                         f"{self.name}: gave up after {attempt} attempts "
                         f"(retry budget {self.retry_budget_s:g}s spent): {reason}"
-                    ) from exc
+                    ) from cause
                 self.stats.note_retry(delay, reason)
                 await asyncio.sleep(delay)
+
+    def _redact(self, text: str) -> str:
+        """Servers may echo the key in error messages (llm-katan does): hide it."""
+        key = self._key_getter.key
+        return text.replace(key, "***") if key and key != PLACEHOLDER_KEY else text
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with equal jitter, never shorter than `Retry-After`."""

@@ -1,0 +1,336 @@
+"""The `openai/<model>` backend against a real llm-katan server on loopback.
+
+llm-katan's echo backend answers with the request's settings and the last user
+message, never sends logprobs, and injects faults on demand. For `Retry-After`,
+which llm-katan does not send, a tiny real HTTP server in this file answers 429
+with the header once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from katan import KatanFactory, free_port, katan_fixture  # noqa: F401
+
+from debate.errors import DebateInputError
+from debate.models import ChatMessage, GenerateConfig, ModelError, create_model
+from debate.models.cache import CachedModel
+from debate.models.openai import OpenAIModel, choice_logprobs_from_top, parse_retry_after
+
+pytestmark = pytest.mark.server
+
+HELLO = [
+    ChatMessage(role="system", content="You are terse."),
+    ChatMessage(role="user", content="Which answer is right?"),
+]
+
+
+def model(server_url: str, **options: object) -> OpenAIModel:
+    built = create_model("openai/katan-echo", base_url=server_url, **options)
+    assert isinstance(built, OpenAIModel)
+    return built
+
+
+def run_closing(m: OpenAIModel | CachedModel, coro_factory):  # type: ignore[no-untyped-def]
+    async def main():  # type: ignore[no-untyped-def]
+        try:
+            return await coro_factory()
+        finally:
+            await m.aclose()
+
+    return asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_generate_text_settings_and_usage(katan: KatanFactory) -> None:
+    server = katan()
+    m = model(server.base_url)
+    config = GenerateConfig(max_tokens=37, temperature=0.5, top_p=0.9, seed=7, stop=("\n\n",))
+    done = run_closing(m, lambda: m.generate(HELLO, config))
+    assert done.model == "openai/katan-echo"
+    assert "User: Which answer is right?" in done.text
+    assert "max_tokens=37" in done.text and "temperature=0.5" in done.text
+    assert done.usage.prompt_tokens > 0 and done.usage.completion_tokens > 0
+    assert done.cached is False and done.choice_logprobs is None
+
+
+def test_streaming_deltas_concatenate_to_text(katan: KatanFactory) -> None:
+    server = katan()
+    m = model(server.base_url)
+    pieces: list[str] = []
+    done = run_closing(m, lambda: m.generate(HELLO, GenerateConfig(), on_delta=pieces.append))
+    assert len(pieces) > 1
+    assert "".join(pieces) == done.text
+    assert "User: Which answer is right?" in done.text
+    assert done.usage.completion_tokens > 0  # from the stream's final usage chunk
+
+
+def test_choice_logprobs_fall_back_to_none_without_server_logprobs(katan: KatanFactory) -> None:
+    server = katan()
+    m = model(server.base_url)
+    config = GenerateConfig(choices=("A", "B"), max_tokens=1)
+    done = run_closing(m, lambda: m.generate(HELLO, config))
+    assert done.choice_logprobs is None  # the judge parses the text instead
+    assert done.text
+
+
+def test_choice_logprobs_mapping() -> None:
+    top = [(" A", math.log(0.5)), ("A", math.log(0.1)), ("B", math.log(0.2)), ("C", -3.0)]
+    got = choice_logprobs_from_top(top, ("A", "B"))
+    assert got is not None
+    probs = {k: math.exp(v) for k, v in got.items()}
+    assert probs["A"] == pytest.approx(0.6 / 0.8)
+    assert probs["B"] == pytest.approx(0.2 / 0.8)
+    assert choice_logprobs_from_top(top, ("X", "Y")) is None
+    assert choice_logprobs_from_top([], ("A", "B")) is None
+    assert choice_logprobs_from_top([("a", -0.1)], ("A", "B")) is None  # case-sensitive
+    partial = choice_logprobs_from_top([("A", -0.2), ("x", -4.0)], ("A", "B"))
+    assert partial is not None and partial["A"] > partial["B"]
+    assert sum(math.exp(v) for v in partial.values()) == pytest.approx(1.0)
+
+
+def test_options_from_environment(katan: KatanFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = katan()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    m = create_model("openai/katan-echo")
+    assert isinstance(m, OpenAIModel) and m.base_url == server.base_url
+    done = run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
+    assert "User:" in done.text
+
+
+def test_bad_configuration_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(DebateInputError, match="OPENAI_API_KEY"):
+        create_model("openai/gpt-4o-mini")
+    with pytest.raises(DebateInputError, match="unknown option"):
+        create_model("openai/x", base_url="http://127.0.0.1:1/v1", retries=3)
+    with pytest.raises(DebateInputError, match="max-connections"):
+        create_model("openai/x", base_url="http://127.0.0.1:1/v1", max_connections=0)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_retries_under_error_rate_complete_every_request(katan: KatanFactory) -> None:
+    server = katan(error_rate=0.3)
+    m = model(server.base_url, max_retries=25, backoff_base_s=0.02, backoff_max_s=0.5)
+
+    async def hundred():  # type: ignore[no-untyped-def]
+        requests = [[ChatMessage(role="user", content=f"question {i}")] for i in range(100)]
+        return await asyncio.gather(*(m.generate(r, GenerateConfig()) for r in requests))
+
+    results = run_closing(m, hundred)
+    assert [r.text.rsplit("User: ", 1)[1] for r in results] == [f"question {i}" for i in range(100)]
+    assert m.stats.retries > 0
+    assert all("HTTP 500" in reason for reason in m.stats.reasons)
+
+
+def test_rate_limit_429_is_retried_then_reported(katan: KatanFactory) -> None:
+    server = katan(rate_limit_after=2)  # every request after the 2nd gets 429
+    m = model(server.base_url, retry_budget_s=1.5, backoff_base_s=0.05, backoff_max_s=0.2)
+
+    async def three():  # type: ignore[no-untyped-def]
+        await m.generate(HELLO, GenerateConfig())
+        await m.generate(HELLO, GenerateConfig())
+        await m.generate(HELLO, GenerateConfig())
+
+    with pytest.raises(ModelError, match="HTTP 429") as caught:
+        run_closing(m, three)
+    assert "gave up after" in str(caught.value)
+    assert m.stats.retries >= 1 and m.stats.failures == 1
+
+
+def test_max_connections_keeps_below_server_max_inflight(katan: KatanFactory) -> None:
+    server = katan(max_inflight=3, latency_ms=30, max_concurrent=16)
+    # Two roles bound to the same server and model share one limit of 3.
+    a = model(server.base_url, max_connections=3, max_retries=0)
+    b = model(server.base_url, max_connections=3, max_retries=0)
+
+    async def both():  # type: ignore[no-untyped-def]
+        try:
+            jobs = [x.generate(HELLO, GenerateConfig()) for x in (a, b) for _ in range(15)]
+            return await asyncio.gather(*jobs)
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    results = asyncio.run(both())
+    assert len(results) == 30  # no 503 from the server: never more than 3 in flight
+    assert a.stats.retries == b.stats.retries == 0
+
+
+def test_without_limit_overload_503s_are_retried(katan: KatanFactory) -> None:
+    server = katan(max_inflight=2, latency_ms=30, max_concurrent=16)
+    m = model(server.base_url, max_retries=30, backoff_base_s=0.02, backoff_max_s=0.3)
+
+    async def many():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(m.generate(HELLO, GenerateConfig()) for _ in range(20)))
+
+    assert len(run_closing(m, many)) == 20
+    assert all("HTTP 503" in reason for reason in m.stats.reasons)
+
+
+def test_request_that_keeps_failing_raises_after_budget(katan: KatanFactory) -> None:
+    server = katan(error_rate=1.0)
+    m = model(server.base_url, max_retries=1000, retry_budget_s=1.0, backoff_base_s=0.05)
+    with pytest.raises(ModelError, match=r"budget 1s spent\): HTTP 500: internal server error"):
+        run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
+    assert m.stats.attempts > 1
+
+
+def test_timeouts_are_retried_then_reported(katan: KatanFactory) -> None:
+    server = katan(latency_ms=5000, max_concurrent=8)
+    m = model(server.base_url, timeout_s=0.3, retry_budget_s=1.0, backoff_base_s=0.05)
+    with pytest.raises(ModelError, match="timed out"):
+        run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
+    assert m.stats.attempts > 1
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    m = model(f"http://127.0.0.1:{free_port()}/v1", retry_budget_s=0.5, backoff_base_s=0.05)
+    with pytest.raises(ModelError, match="connection error"):
+        run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
+    assert m.stats.attempts > 1
+
+
+def test_non_retryable_errors_fail_at_once(katan: KatanFactory) -> None:
+    server = katan(validate_keys=True, api_keys="openai=sk-the-right-key")
+    wrong = model(server.base_url, api_key="sk-a-wrong-key-4242")
+    with pytest.raises(ModelError, match=r"HTTP 401.*not retried") as caught:
+        run_closing(wrong, lambda: wrong.generate(HELLO, GenerateConfig()))
+    assert wrong.stats.attempts == 1
+    assert "sk-a-wrong-key-4242" not in str(caught.value)
+    missing = model(server.root_url + "/nowhere", api_key="sk-the-right-key")
+    with pytest.raises(ModelError, match=r"HTTP 404.*not retried"):
+        run_closing(missing, lambda: missing.generate(HELLO, GenerateConfig()))
+    assert missing.stats.attempts == 1
+    right = model(server.base_url, api_key="sk-the-right-key")
+    assert "User:" in run_closing(right, lambda: right.generate(HELLO, GenerateConfig())).text
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+
+class _RateLimitOnce(BaseHTTPRequestHandler):
+    """429 with `Retry-After: 1` on the first request, then a chat completion."""
+
+    calls = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        length = int(self.headers.get("content-length", "0"))
+        self.rfile.read(length)
+        type(self).calls += 1
+        if type(self).calls == 1:
+            body = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}})
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+        else:
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "A"},
+                            "finish_reason": "stop",
+                            "logprobs": {
+                                "content": [
+                                    {
+                                        "token": "A",
+                                        "logprob": -0.1,
+                                        "bytes": None,
+                                        "top_logprobs": [
+                                            {"token": "A", "logprob": -0.1, "bytes": None},
+                                            {"token": " B", "logprob": -2.5, "bytes": None},
+                                        ],
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+                }
+            )
+            self.send_response(200)
+        encoded = body.encode()
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def rate_limit_once() -> Iterator[str]:
+    _RateLimitOnce.calls = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimitOnce)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    host, port = httpd.server_address[:2]
+    assert isinstance(host, str) and socket.inet_aton(host)
+    yield f"http://127.0.0.1:{port}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_retry_after_is_honoured_and_logprobs_are_read(rate_limit_once: str) -> None:
+    m = model(rate_limit_once, backoff_base_s=0.01, backoff_max_s=0.02)
+    config = GenerateConfig(choices=("A", "B"), max_tokens=1)
+    done = run_closing(m, lambda: m.generate(HELLO, config))
+    assert m.stats.retries == 1 and m.stats.sleeps[0] >= 1.0  # waited as the server asked
+    assert done.choice_logprobs is not None
+    total = math.exp(done.choice_logprobs["A"]) + math.exp(done.choice_logprobs["B"])
+    assert total == pytest.approx(1.0)
+    assert done.choice_logprobs["A"] > done.choice_logprobs["B"]
+    assert done.usage.prompt_tokens == 3
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("0.5") == 0.5
+    assert parse_retry_after("-2") == 0.0
+    assert parse_retry_after("") is None and parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    now = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now=now) == pytest.approx(10.0)
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now=now) == 0.0
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_api_key_never_reaches_the_cache_dir(katan: KatanFactory, tmp_path: Path) -> None:
+    secret = "sk-DISTINCTIVE-secret-0d1e2b"
+    server = katan()
+    inner = model(server.base_url, api_key=secret)
+    cache_dir = tmp_path / "cache"
+    cached = CachedModel(inner, cache_dir)
+
+    async def work():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            await cached.generate([ChatMessage(role="user", content=f"q{i}")], GenerateConfig())
+        await cached.generate(HELLO, GenerateConfig(choices=("A", "B")))
+
+    run_closing(cached, work)
+    files = [p for p in cache_dir.rglob("*") if p.is_file()]
+    assert len(files) == 4
+    for path in files:
+        assert secret not in path.read_text()
+    assert secret not in repr(inner) and secret not in repr(cached)
