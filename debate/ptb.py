@@ -40,7 +40,10 @@ _CLITICS = (
 
 
 def _attaches_left(token: str) -> bool:
-    return token in _NO_SPACE_BEFORE or token in _CLITICS
+    if token in _NO_SPACE_BEFORE or token in _CLITICS:
+        return True
+    # combined punctuation tokens such as `?"` or `....`, but not numbers like `.38`
+    return token[:1] in ".,;:?!%" and not token[1:2].isdigit()
 
 
 def detokenize(tokens: Sequence[str]) -> tuple[str, list[int]]:

@@ -1,0 +1,251 @@
+"""The `debate` command line (typer).
+
+Core commands live here: `run`, `validate`, `list`, `report`. Feature modules in
+`debate.commands` add their own commands to the same app. Every user error prints
+one line per problem and exits with status 2; there are no tracebacks for bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from debate import __version__
+from debate.errors import DebateInputError
+
+app = typer.Typer(
+    name="debate",
+    help="Run declarative debate and argumentation protocols between language-model agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+COMMAND_MODULES = [
+    "debate.commands.logicom",
+    "debate.commands.pbt",
+    "debate.commands.rewards",
+    "debate.commands.bench",
+    "debate.commands.live",
+    "debate.commands.justify",
+    "debate.commands.family",
+    "debate.commands.scale",
+]
+
+
+def fail(*lines: str) -> None:
+    for line in lines:
+        errors.print(line, markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def parse_bindings(values: list[str], option: str) -> dict[str, str]:
+    """`ROLE=VALUE` pairs; a bare `VALUE` binds every role (key "")."""
+    bindings: dict[str, str] = {}
+    for value in values:
+        key, sep, target = value.partition("=")
+        if not sep:
+            key, target = "", value
+        if not target or (sep and not key):
+            raise DebateInputError(f"{option}: '{value}': expected ROLE=VALUE or VALUE")
+        bindings[key.strip()] = target.strip()
+    return bindings
+
+
+def parse_variants(values: list[str]) -> dict[str, list[str]]:
+    variants: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, choices = value.partition("=")
+        items = [item.strip() for item in choices.split(",") if item.strip()]
+        if not sep or not key or not items:
+            raise DebateInputError(f"--variant: '{value}': expected KEY=V1,V2")
+        variants[key] = items
+    return variants
+
+
+@app.command()
+def run(
+    protocol: Annotated[str, typer.Argument(help="Protocol name or path to a protocol YAML.")],
+    scenarios: Annotated[
+        str, typer.Option("--scenarios", "-s", help="Scenario set name, YAML, or data path.")
+    ] = "truthfulqa-sample",
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="ROLE=MODEL or MODEL (all roles). Repeatable."),
+    ] = None,
+    model_base_url: Annotated[
+        list[str] | None,
+        typer.Option("--model-base-url", help="ROLE=URL or URL for openai/ models. Repeatable."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use the first N scenarios.")] = None,
+    seed: Annotated[int, typer.Option(help="Run seed (answer order, assignments, sampling).")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory (default runs/<protocol>-<time>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Skip units already in --out; retry failed ones.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
+    max_connections: Annotated[
+        int | None, typer.Option(help="Concurrent requests per model backend.")
+    ] = None,
+    swap: Annotated[
+        bool | None, typer.Option(help="Run both answer orders (default: as the protocol says).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Repeat each unit K times.")] = 1,
+    variant: Annotated[
+        list[str] | None, typer.Option(help="KEY=V1,V2 variant axis (e.g. condition=none,fallacy).")
+    ] = None,
+    condition: Annotated[
+        str | None, typer.Option(help="Shorthand for --variant condition=...")
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Cache model calls on disk.")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Cache folder (default ~/.cache/debate-lab/calls).")
+    ] = None,
+    show: Annotated[
+        bool | None, typer.Option(help="Print transcripts (default: when 4 units or fewer).")
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Live terminal view of the running debates.")] = False,
+    plain: Annotated[bool, typer.Option(help="Print events as plain lines.")] = False,
+) -> None:
+    """Run a protocol over scenarios and write a run directory."""
+    from debate.runner import RunOptions, execute_run
+
+    try:
+        variants = parse_variants(variant or [])
+        if condition:
+            variants["condition"] = [c.strip() for c in condition.split(",") if c.strip()]
+        options = RunOptions(
+            protocol=protocol,
+            scenarios=scenarios,
+            bindings=parse_bindings(model or [], "--model"),
+            base_urls=parse_bindings(model_base_url or [], "--model-base-url"),
+            limit=limit,
+            seed=seed,
+            out=out or Path("runs") / f"{Path(protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}",
+            resume=resume,
+            concurrency=concurrency,
+            max_connections=max_connections,
+            swap=swap,
+            repeats=repeats,
+            variants=variants or None,
+            cache=cache,
+            cache_dir=cache_dir,
+            show=show,
+            live=live,
+            plain=plain,
+        )
+        if limit is not None and limit < 1:
+            raise DebateInputError("--limit: must be at least 1")
+        if concurrency < 1:
+            raise DebateInputError("--concurrency: must be at least 1")
+        if repeats < 1:
+            raise DebateInputError("--repeats: must be at least 1")
+        execute_run(options, console)
+    except DebateInputError as exc:
+        fail(*exc.lines)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Declaration files or folders to check.")],
+) -> None:
+    """Check agent, judge, protocol and scenario-set files; one line per problem."""
+    from debate.spec import validate_file
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.print(f"{path}: no such file", markup=False)
+            raise typer.Exit(2)
+    problems = [line for file in files for line in validate_file(file)]
+    if problems:
+        fail(*problems)
+    console.print(f"{len(files)} file(s) valid", markup=False)
+
+
+@app.command(name="list")
+def list_declarations(
+    kind: Annotated[str, typer.Argument(help="protocols, agents, judges or scenarios")],
+) -> None:
+    """Show the available declarations of one kind, with their descriptions."""
+    from rich.table import Table
+
+    from debate import library
+
+    if kind not in library.KINDS:
+        fail(f"list: unknown kind '{kind}' (choose from {', '.join(library.KINDS)})")
+    table = Table(title=kind)
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    table.add_column("file", style="dim")
+    for entry in library.available(kind):
+        table.add_row(entry.name, entry.description, str(entry.path))
+    console.print(table)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print summary JSON.")] = False,
+) -> None:
+    """Recompute and print a run's summary (judge accuracy with CIs, invalid counts)."""
+    import json
+
+    from debate.report import print_summary, summarize, write_summary
+    from debate.transcript import load_run
+
+    try:
+        records, failures = load_run(run_dir)
+    except DebateInputError as exc:
+        fail(*exc.lines)
+    summary = summarize(records, failures)
+    write_summary(run_dir, summary)
+    if json_output:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary, console)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"debate-lab {__version__} (Python {platform.python_version()})")
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def main(argv: list[str] | None = None) -> Any:
+    _load_commands()
+    try:
+        return app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
+    except DebateInputError as exc:
+        fail(*exc.lines)
+    except KeyboardInterrupt:
+        errors.print("interrupted; finished units are saved (continue with --resume)")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

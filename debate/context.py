@@ -1,0 +1,303 @@
+"""The state of one running unit, and what each role sees of it.
+
+`UnitContext` is what step types act on: the scenario (in this unit's answer
+order), the bound roles, the messages so far, verdicts, free-form step state, and
+`speak`/`complete` helpers that render a role's view, call its model, account for
+usage and emit events. Views follow one rule: a role's own turns are assistant
+messages (each after the instruction it answered), everyone else's are user
+messages, hidden fields are removed, and judges see quotes marked as checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from debate.errors import DebateInputError
+from debate.events import Event, TextDelta, TurnFinished, TurnStarted
+from debate.models.base import ChatMessage, Completion, GenerateConfig, Model, Usage
+from debate.quotes import check_quotes, render_checks
+from debate.scenario import Scenario
+from debate.spec import AgentSpec, Bundle, JudgeSpec
+from debate.transcript import Message, Verdict
+
+LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ENVIRONMENT = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
+
+
+@lru_cache(maxsize=1024)
+def compile_template(source: str) -> jinja2.Template:
+    return _ENVIRONMENT.from_string(source)
+
+
+def render(source: str, variables: dict[str, Any], where: str) -> str:
+    try:
+        return compile_template(source).render(variables).strip()
+    except jinja2.TemplateError as exc:
+        raise DebateInputError(f"{where}: template error: {exc}") from exc
+
+
+def derive_seed(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass
+class BoundRole:
+    """A protocol role with its declaration, display name and model."""
+
+    name: str
+    speaker: str
+    spec: AgentSpec | JudgeSpec
+    model: Model
+    params: dict[str, Any]
+
+    @property
+    def is_judge(self) -> bool:
+        return isinstance(self.spec, JudgeSpec)
+
+
+def display_name(role: str) -> str:
+    """`debater_a` -> `Debater A`."""
+    return " ".join(
+        part.upper() if len(part) == 1 else part.capitalize() for part in role.split("_")
+    )
+
+
+_TAG_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def extract_tagged(text: str, tag: str) -> str:
+    pattern = _TAG_CACHE.get(tag)
+    if pattern is None:
+        pattern = re.compile(rf"<{re.escape(tag)}>(.*?)(?:</{re.escape(tag)}>|$)", re.S | re.I)
+        _TAG_CACHE[tag] = pattern
+    found = pattern.search(text)
+    return found.group(1).strip() if found else text.strip()
+
+
+def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
+    if limit is None:
+        return text, False
+    words = text.split(" ")
+    if len(words) <= limit:
+        return text, False
+    return " ".join(words[:limit]), True
+
+
+@dataclass
+class UnitContext:
+    """Everything a step may read or change while a unit runs."""
+
+    unit_id: str
+    bundle: Bundle
+    scenario: Scenario
+    roles: dict[str, BoundRole]
+    seed: int
+    emit: Callable[[Event], None]
+    total_rounds: int
+    epoch: int = 0
+    variant: dict[str, Any] = field(default_factory=dict)
+    defends: dict[str, int | None] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)
+    round: int = 0
+    stop_reason: str | None = None
+    calls: int = 0
+    rng: random.Random = field(init=False)
+    _judge_views: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(LABELS[: len(self.scenario.answers)])
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason is not None
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    # ----- templates -------------------------------------------------------------------
+
+    def template_variables(self, role: str) -> dict[str, Any]:
+        scenario = self.scenario
+        bound = self.roles[role]
+        labels = self.labels
+        variables: dict[str, Any] = {
+            "question": scenario.question,
+            "answers": scenario.answers,
+            "labels": labels,
+            "answer_list": "\n".join(
+                f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)
+            ),
+            "story": scenario.story,
+            "fields": dict(scenario.fields),
+            "params": {**self.bundle.protocol.params, **bound.params},
+            "role": role,
+            "name": bound.speaker,
+            "round": self.round,
+            "total_rounds": self.total_rounds,
+            "word_limit": self.word_limit(role),
+            "variant": self.variant,
+            "speakers": {name: other.speaker for name, other in self.roles.items()},
+        }
+        defended = self.defends.get(role)
+        if defended is not None and scenario.answers:
+            variables["my_answer"] = scenario.answers[defended]
+            variables["my_label"] = labels[defended]
+            others = [i for i in range(len(scenario.answers)) if i != defended]
+            variables["other_answers"] = [scenario.answers[i] for i in others]
+            variables["opponent_answer"] = scenario.answers[others[0]] if others else ""
+            variables["opponent_label"] = labels[others[0]] if others else ""
+        variables.update(self.variables)
+        for hidden_field, roles in self.bundle.protocol.hidden_from.items():
+            if role in roles:
+                if hidden_field.startswith("fields."):
+                    variables["fields"].pop(hidden_field.removeprefix("fields."), None)
+                else:
+                    variables[hidden_field] = None
+        return variables
+
+    def word_limit(self, role: str) -> int | None:
+        return self.bundle.protocol.word_limit or getattr(self.roles[role].spec, "word_limit", None)
+
+    def render(self, role: str, source: str, extra: dict[str, Any] | None = None) -> str:
+        variables = self.template_variables(role)
+        if extra:
+            variables.update(extra)
+        spec = self.roles[role].spec
+        return render(source, variables, f"{self.bundle.source}: role '{role}' ({spec.name})")
+
+    # ----- views -----------------------------------------------------------------------
+
+    def visible(self, role: str) -> list[Message]:
+        return [m for m in self.messages if m.visible_to is None or role in m.visible_to]
+
+    def _shown_to_judge(self, message: Message) -> str:
+        shown = self._judge_views.get(message.index)
+        if shown is None:
+            shown = render_checks(message.text, message.quotes) if message.quotes else message.text
+            self._judge_views[message.index] = shown
+        return shown
+
+    def view(self, role: str, instruction: str, system: str | None = None) -> list[ChatMessage]:
+        """The chat a role's model sees: system, history, then this turn's instruction."""
+        bound = self.roles[role]
+        turns: list[tuple[str, str]] = []
+        for message in self.visible(role):
+            if message.role == role:
+                asked = message.meta.get("instruction")
+                if asked:
+                    turns.append(("user", asked))
+                turns.append(("assistant", message.text))
+            else:
+                text = self._shown_to_judge(message) if bound.is_judge else message.text
+                turns.append(("user", f"{message.speaker}: {text}"))
+        if instruction:
+            turns.append(("user", instruction))
+        chat = [ChatMessage(role="system", content=system or self.render(role, bound.spec.system))]
+        for kind, content in turns:
+            if chat[-1].role == kind and kind != "system":
+                chat[-1] = ChatMessage(
+                    role=chat[-1].role, content=f"{chat[-1].content}\n\n{content}"
+                )
+            else:
+                chat.append(ChatMessage(role=kind, content=content))  # type: ignore[arg-type]
+        return chat
+
+    # ----- calling models --------------------------------------------------------------
+
+    def next_seed(self) -> int:
+        self.calls += 1
+        return derive_seed(self.seed, self.calls)
+
+    async def complete(
+        self,
+        role: str,
+        chat: list[ChatMessage],
+        config: GenerateConfig,
+        kind: str = "speech",
+        stream: bool = True,
+    ) -> Completion:
+        """Call a role's model, emitting turn events and counting usage."""
+        bound = self.roles[role]
+        self.emit(TurnStarted(self.unit_id, self.round, role, bound.speaker, kind))
+        on_delta = None
+        if stream:
+            unit_id = self.unit_id
+
+            def on_delta(piece: str) -> None:
+                self.emit(TextDelta(unit_id, role, piece))
+
+        completion = await bound.model.generate(chat, config, on_delta)
+        self.usage[role] = self.usage.get(role, Usage()) + completion.usage
+        return completion
+
+    def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:
+        return GenerateConfig(
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            seed=self.next_seed(),
+            epoch=self.epoch,
+        )
+
+    def add_message(
+        self,
+        role: str,
+        text: str,
+        kind: str = "speech",
+        visible_to: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
+        check_quotes_in_text: bool = True,
+        completion_tokens: int = 0,
+    ) -> Message:
+        bound = self.roles[role]
+        protocol = self.bundle.protocol
+        quotes = (
+            check_quotes(text, self.scenario.story, protocol.quotes, protocol.quote_threshold)
+            if check_quotes_in_text and "<quote>" in text.lower()
+            else []
+        )
+        message = Message(
+            index=len(self.messages),
+            round=self.round,
+            role=role,
+            speaker=bound.speaker,
+            kind=kind,
+            text=text,
+            visible_to=visible_to,
+            quotes=quotes,
+            meta=meta or {},
+        )
+        self.messages.append(message)
+        self.emit(
+            TurnFinished(
+                self.unit_id,
+                self.round,
+                role,
+                bound.speaker,
+                kind,
+                text,
+                tuple((q.text, q.verified) for q in quotes),
+                completion_tokens,
+            )
+        )
+        return message

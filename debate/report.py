@@ -1,0 +1,168 @@
+"""Summaries of a run: judge accuracy with CIs, invalid counts, position split; tables and files.
+
+Accuracy is counted per unit: a unit is correct when its final verdict is valid and
+gives the correct answer more than half the probability; an invalid verdict counts
+as not correct. CIs resample whole scenarios (both answer orders of a question move
+together). With `swap`, the swap-averaged accuracy averages p(correct) over the two
+orders of each question.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from debate.metrics import Estimate, accuracy, accuracy_by_position, swap_disagreement
+
+LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def p_correct(record: dict[str, Any]) -> float | None:
+    final = record.get("final_verdict")
+    index = record.get("correct_index")
+    if not final or not final.get("valid") or index is None:
+        return None
+    return float(final["probs"][index])
+
+
+def _chosen_answer(record: dict[str, Any]) -> str | None:
+    final = record.get("final_verdict")
+    if not final or not final.get("valid") or final.get("chosen") is None:
+        return None
+    return str(record["answers"][final["chosen"]])
+
+
+def summarize(
+    records: list[dict[str, Any]],
+    failures: list[dict[str, Any]] | None = None,
+    *,
+    protocol: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary.json of a run."""
+    failures = failures or []
+    judged = [r for r in records if r.get("final_verdict") is not None]
+    scored = [r for r in judged if r.get("correct_index") is not None]
+    valid = [r for r in judged if r["final_verdict"]["valid"]]
+    clusters = [r["scenario_id"] for r in scored]
+    overall = accuracy([bool(r["correct"]) for r in scored], clusters=clusters)
+    positions = accuracy_by_position(
+        [bool(r["correct"]) for r in scored], [int(r["correct_index"]) for r in scored]
+    )
+    items: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for record in scored:
+        key = (
+            record["scenario_id"],
+            json.dumps(record.get("variant", {})),
+            record.get("repeat", 0),
+        )
+        items[key].append(record)
+    averaged: list[bool] = []
+    pairs: list[tuple[str | None, str | None]] = []
+    for group in items.values():
+        probs = [p_correct(r) for r in group]
+        if len(group) == 2:
+            pairs.append((_chosen_answer(group[0]), _chosen_answer(group[1])))
+        if probs and all(p is not None for p in probs):
+            averaged.append(sum(p for p in probs if p is not None) / len(probs) > 0.5)
+    usage: dict[str, int] = defaultdict(int)
+    for record in records:
+        for counts in record.get("usage", {}).values():
+            for key, value in counts.items():
+                usage[key] += int(value)
+    summary: dict[str, Any] = {
+        "protocol": protocol or (records[0]["protocol"] if records else None),
+        "n_units": len(records),
+        "n_valid": len(valid),
+        "n_invalid": len(judged) - len(valid),
+        "n_failed": len(failures),
+        "judge_accuracy": overall.value,
+        "judge_accuracy_ci95": list(overall.ci95) if overall.ci95 else None,
+        "judge_accuracy_n": overall.n,
+        "accuracy_by_correct_position": {
+            LABELS[position]: estimate.as_dict() for position, estimate in positions.items()
+        },
+        "swap_averaged_accuracy": accuracy(averaged).as_dict(),
+        "swap_disagreement": swap_disagreement(
+            [(a, b) for a, b in pairs if a is not None and b is not None]
+        ).as_dict(),
+        "usage": dict(usage),
+        "stop_reasons": _count(r.get("stop_reason", "completed") for r in records),
+    }
+    if failures:
+        summary["failures"] = [{"id": f["id"], "error": f["error"]} for f in failures[:50]]
+    if extra:
+        summary.update(extra)
+    return summary
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for value in values:
+        counts[str(value)] += 1
+    return dict(counts)
+
+
+def _fmt(estimate: dict[str, Any] | Estimate) -> str:
+    data = estimate.as_dict() if isinstance(estimate, Estimate) else estimate
+    if data.get("value") is None:
+        return "n/a"
+    lo, hi = data["ci95"]
+    return f"{data['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary.get('protocol')}: judge accuracy (95% bootstrap CI)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("n", justify="right")
+    accuracy_value = {
+        "value": summary["judge_accuracy"],
+        "ci95": summary["judge_accuracy_ci95"],
+    }
+    table.add_row("judge accuracy", _fmt(accuracy_value), str(summary.get("judge_accuracy_n", "")))
+    for label, estimate in summary["accuracy_by_correct_position"].items():
+        table.add_row(f"  correct answer at {label}", _fmt(estimate), str(estimate["n"]))
+    averaged = summary["swap_averaged_accuracy"]
+    if averaged["n"]:
+        table.add_row("swap-averaged accuracy", _fmt(averaged), str(averaged["n"]))
+    disagreement = summary["swap_disagreement"]
+    if disagreement["n"]:
+        table.add_row("swap disagreement", _fmt(disagreement), str(disagreement["n"]))
+    table.add_row("valid verdicts", str(summary["n_valid"]), str(summary["n_units"]))
+    table.add_row("invalid verdicts", str(summary["n_invalid"]), str(summary["n_units"]))
+    if summary.get("n_failed"):
+        table.add_row("failed units", str(summary["n_failed"]), "")
+    cache = summary.get("cache")
+    if cache:
+        table.add_row("cache hits / misses", f"{cache['hits']} / {cache['misses']}", "")
+    return table
+
+
+def write_summary(directory: Path, summary: dict[str, Any]) -> None:
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    lines = [
+        f"# Run report: {summary.get('protocol')}",
+        "",
+        "| measure | value | n |",
+        "|---|---|---|",
+        f"| judge accuracy | {_fmt({'value': summary['judge_accuracy'], 'ci95': summary['judge_accuracy_ci95']})} | {summary.get('judge_accuracy_n')} |",  # noqa: E501
+    ]
+    for label, estimate in summary["accuracy_by_correct_position"].items():
+        lines.append(f"| correct answer at {label} | {_fmt(estimate)} | {estimate['n']} |")
+    lines += [
+        f"| swap-averaged accuracy | {_fmt(summary['swap_averaged_accuracy'])} | {summary['swap_averaged_accuracy']['n']} |",  # noqa: E501
+        f"| invalid verdicts | {summary['n_invalid']} | {summary['n_units']} |",
+        f"| failed units | {summary['n_failed']} | |",
+        "",
+    ]
+    (directory / "report.md").write_text("\n".join(lines), "utf-8")
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(summary_table(summary))

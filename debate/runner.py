@@ -1,0 +1,236 @@
+"""`debate run` end to end: load, plan, bind models, run the engine, write and print results.
+
+Kept apart from the CLI so scripts, benchmarks and other commands (bench, rewards)
+can run a protocol with the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from debate import __version__
+from debate.engine import Engine, ModelBindings, plan_units
+from debate.events import Event, Subscriber, UnitFailed, UnitFinished
+from debate.models import Model
+from debate.report import print_summary, summarize, write_summary
+from debate.scenario import load_scenarios
+from debate.spec import load_protocol
+from debate.transcript import RunStore
+
+
+@dataclass
+class RunOptions:
+    protocol: str
+    scenarios: str = "truthfulqa-sample"
+    bindings: dict[str, str] = field(default_factory=dict)
+    base_urls: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+    seed: int = 0
+    out: Path = Path("runs/run")
+    resume: bool = False
+    concurrency: int = 32
+    max_connections: int | None = None
+    swap: bool | None = None
+    repeats: int = 1
+    variants: dict[str, list[str]] | None = None
+    cache: bool = False
+    cache_dir: Path | None = None
+    show: bool | None = None
+    live: bool = False
+    plain: bool = False
+    default_model: str = "local"
+
+
+def _versions() -> dict[str, str]:
+    versions = {"debate-lab": __version__, "python": platform.python_version()}
+    for package in ("torch", "transformers", "openai", "pydantic"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _cache_wrapper(options: RunOptions) -> tuple[Any, list[Any]]:
+    if not options.cache:
+        return None, []
+    from debate.models.cache import CachedModel, default_cache_dir
+
+    directory = options.cache_dir or default_cache_dir()
+    made: list[Any] = []
+
+    def wrap(model: Model) -> Model:
+        cached = CachedModel(model, directory)
+        made.append(cached)
+        return cached
+
+    return wrap, made
+
+
+def print_record(record: dict[str, Any], console: Console) -> None:
+    """A finished unit as panels: each message, then the verdict."""
+    header = f"[bold]{record['question']}[/bold]"
+    for label, answer in zip("ABCDEFGH", record["answers"], strict=False):
+        mark = (
+            " [green](correct)[/green]"
+            if record.get("correct_index") == "ABCDEFGH".index(label)
+            else ""
+        )
+        header += f"\n  {label}: {answer}{mark}"
+    console.rule(f"{record['id']}")
+    console.print(header)
+    for message in record["messages"]:
+        title = f"round {message['round']} · {message['speaker']}"
+        if message.get("kind", "speech") != "speech":
+            title += f" · {message['kind']}"
+        console.print(Panel(message["text"] or "(empty)", title=title, title_align="left"))
+    final = record.get("final_verdict")
+    if final:
+        if final["valid"]:
+            probs = " / ".join(
+                f"{label} {p:.2f}" for label, p in zip("ABCDEFGH", final["probs"], strict=False)
+            )
+            verdict = f"verdict ({final['method']}): {probs}"
+        else:
+            verdict = f"verdict: invalid (raw: {final['raw'][:80]!r})"
+        outcome = {True: "[green]correct[/green]", False: "[red]wrong[/red]", None: ""}[
+            record["correct"]
+        ]
+        console.print(f"{verdict} {outcome}")
+
+
+def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[list[Subscriber], Any]:
+    show = options.show if options.show is not None else total <= 4
+    subscribers: list[Subscriber] = []
+    closer: Any = None
+    if options.live or options.plain:
+        from debate.live import make_view  # provided by the live-view feature
+
+        view = make_view(
+            console=console, plain=options.plain or not console.is_terminal, total=total
+        )
+        return [view.handle], view
+    if show:
+
+        def printer(event: Event) -> None:
+            if isinstance(event, UnitFinished):
+                print_record(event.record, console)
+            elif isinstance(event, UnitFailed):
+                console.print(f"[red]unit {event.unit} failed:[/red] {event.error}")
+
+        subscribers.append(printer)
+    elif total > 0:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            console=console,
+            transient=False,
+        )
+        task = progress.add_task("units", total=total, failed=0)
+        failed = 0
+
+        def advance(event: Event) -> None:
+            nonlocal failed
+            if isinstance(event, UnitFinished):
+                progress.advance(task)
+            elif isinstance(event, UnitFailed):
+                failed += 1
+                progress.update(task, advance=1, failed=failed)
+
+        subscribers.append(advance)
+        closer = progress
+    return subscribers, closer
+
+
+def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
+    """Run a protocol as `debate run` does and return the summary."""
+    bundle = load_protocol(options.protocol)
+    scenarios = load_scenarios(options.scenarios, limit=options.limit, seed=options.seed)
+    model_options: dict[str, Any] = {}
+    if options.max_connections is not None:
+        model_options["max_connections"] = options.max_connections
+    wrap, cached_models = _cache_wrapper(options)
+    bindings = ModelBindings(
+        options.bindings,
+        default=options.default_model,
+        base_urls=options.base_urls,
+        options=model_options,
+        wrap=wrap,
+    )
+    bindings.check(bundle)
+    plans = plan_units(
+        bundle,
+        scenarios,
+        seed=options.seed,
+        swap=options.swap,
+        repeats=options.repeats,
+        variants=options.variants,
+    )
+    store = RunStore(options.out, resume=options.resume)
+    store.write_spec(
+        {
+            "protocol": bundle.protocol.name,
+            "seed": options.seed,
+            "scenarios": options.scenarios,
+            "n_scenarios": len(scenarios),
+            "models": {
+                role: bindings.model_string(role, bundle.role_spec(role).name)
+                for role in bundle.protocol.roles
+            },
+            "options": {
+                key: (str(value) if isinstance(value, Path) else value)
+                for key, value in asdict(options).items()
+                if key not in ("show", "live", "plain")
+            },
+            "versions": _versions(),
+            "command": " ".join(sys.argv),
+            "resolved": bundle.resolved(),
+        }
+    )
+    todo = sum(1 for plan in plans if plan.id not in store.done)
+    subscribers, closer = _subscribers(options, console, todo)
+    engine = Engine(
+        bundle, bindings, store=store, concurrency=options.concurrency, subscribers=subscribers
+    )
+
+    async def go() -> None:
+        try:
+            await engine.run(plans)
+        finally:
+            await bindings.aclose()
+
+    try:
+        if closer is not None:
+            with closer:
+                asyncio.run(go())
+        else:
+            asyncio.run(go())
+    finally:
+        store.close()
+    records, failures = store.records(), store.failures()
+    extra: dict[str, Any] = {}
+    if cached_models:
+        extra["cache"] = {
+            "hits": sum(m.hits for m in cached_models),
+            "misses": sum(m.misses for m in cached_models),
+        }
+    summary = summarize(records, failures, protocol=bundle.protocol.name, extra=extra)
+    write_summary(options.out, summary)
+    print_summary(summary, console)
+    skipped = len(plans) - todo
+    note = f" ({skipped} already done)" if skipped else ""
+    console.print(f"run directory: {options.out}{note}", markup=False, highlight=False)
+    return summary

@@ -1,0 +1,147 @@
+"""What a run produces: messages, verdicts, unit records, and the append-only run store.
+
+A `RunStore` is one directory: `spec.yaml` (what ran), `transcripts.jsonl` (one
+record per finished unit), `failures.jsonl` (units given up, with the reason) and
+`summary.json`. Each record is flushed and fsynced as it is written, so a crash or
+a kill loses at most the units in flight; a torn last line is cut off on reopen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+from debate.errors import DebateInputError
+from debate.quotes import QuoteCheck
+
+
+class Message(BaseModel):
+    """One utterance. `visible_to` None means every role can see it."""
+
+    index: int
+    round: int
+    role: str
+    speaker: str
+    kind: str = "speech"
+    text: str
+    visible_to: list[str] | None = None
+    quotes: list[QuoteCheck] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    """A judge's decision. `probs` follow the unit's answer order; invalid ones are kept."""
+
+    role: str
+    round: int
+    probs: list[float] | None
+    chosen: int | None
+    valid: bool
+    method: Literal["logprobs", "parse", "none"]
+    raw: str
+    attempts: int = 1
+    final: bool = True
+
+
+TRANSCRIPTS = "transcripts.jsonl"
+FAILURES = "failures.jsonl"
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut off a last line that a crash left half written."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        handle.truncate(cut)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file, skipping a torn final line."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                return
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DebateInputError(
+                    f"{path}: line {number}: not valid JSON ({exc.msg})"
+                ) from exc
+
+
+class RunStore:
+    """The run directory: single writer, append-only, resumable by unit id."""
+
+    def __init__(self, directory: Path, *, resume: bool = False) -> None:
+        self.directory = directory
+        self.transcripts_path = directory / TRANSCRIPTS
+        self.failures_path = directory / FAILURES
+        if directory.exists() and not directory.is_dir():
+            raise DebateInputError(f"--out: {directory}: exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        has_records = self.transcripts_path.exists() and self.transcripts_path.stat().st_size > 0
+        if has_records and not resume:
+            raise DebateInputError(
+                f"--out: {directory}: already holds a run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        _repair_tail(self.transcripts_path)
+        _repair_tail(self.failures_path)
+        self.done: set[str] = {record["id"] for record in read_jsonl(self.transcripts_path)}
+        self._handle = self.transcripts_path.open("a", encoding="utf-8")
+        self._failures = self.failures_path.open("a", encoding="utf-8")
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        path = self.directory / "spec.yaml"
+        temporary = path.with_suffix(".yaml.tmp")
+        temporary.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), "utf-8")
+        os.replace(temporary, path)
+
+    def _append(self, handle: Any, record: dict[str, Any]) -> None:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    def append(self, record: dict[str, Any]) -> None:
+        if record["id"] in self.done:
+            return
+        self._append(self._handle, record)
+        self.done.add(record["id"])
+
+    def append_failure(self, record: dict[str, Any]) -> None:
+        self._append(self._failures, record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.transcripts_path))
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Failures of units that have not since finished."""
+        latest = {record["id"]: record for record in read_jsonl(self.failures_path)}
+        return [record for unit, record in latest.items() if unit not in self.done]
+
+    def close(self) -> None:
+        self._handle.close()
+        self._failures.close()
+
+
+def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Records and outstanding failures of a run directory, for reports."""
+    path = directory / TRANSCRIPTS
+    if not path.exists():
+        raise DebateInputError(f"{directory}: no {TRANSCRIPTS} (not a run directory?)")
+    records = list(read_jsonl(path))
+    done = {record["id"] for record in records}
+    latest = {record["id"]: record for record in read_jsonl(directory / FAILURES)}
+    return records, [record for unit, record in latest.items() if unit not in done]
