@@ -30,17 +30,6 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-COMMAND_MODULES = [
-    "debate.commands.logicom",
-    "debate.commands.pbt",
-    "debate.commands.rewards",
-    "debate.commands.bench",
-    "debate.commands.live",
-    "debate.commands.justify",
-    "debate.commands.family",
-    "debate.commands.scale",
-]
-
 
 def fail(*lines: str) -> None:
     for line in lines:
@@ -228,12 +217,13 @@ def version() -> None:
 
 
 def _load_commands() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    """Import every module of `debate.commands`; each registers its commands on `app`."""
+    import pkgutil
+
+    import debate.commands
+
+    for module in pkgutil.iter_modules(debate.commands.__path__):
+        importlib.import_module(f"debate.commands.{module.name}")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -48,18 +48,14 @@ def register_step(cls: StepType) -> StepType:
 
 
 def _load_extensions() -> None:
-    """Import modules that register extra step types (kept lazy and optional)."""
+    """Import every module of `debate.stepkinds`, each of which registers step types."""
     import importlib
+    import pkgutil
 
-    for module in EXTENSION_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:  # a missing optional dependency disables only that step
-            if exc.name and module.endswith(exc.name):
-                raise
+    import debate.stepkinds
 
-
-EXTENSION_MODULES: list[str] = []
+    for module in pkgutil.iter_modules(debate.stepkinds.__path__):
+        importlib.import_module(f"debate.stepkinds.{module.name}")
 
 
 def parse_step(item: Any, protocol: ProtocolSpec, where: str, problems: list[str]) -> Step | None:
