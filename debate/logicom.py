@@ -61,6 +61,7 @@ AUTHORS_STOP_REASONS: dict[str, str] = {
     "agents are in greeting loop": "greeting_loop",
     "persuader could not convince the debater": "not_convinced_limit",
     "": "max_rounds",
+    "completed": "max_rounds",  # our engine: every round ran without a stop rule firing
 }
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -78,6 +79,7 @@ class Debate:
     stop_reason: str
     rounds: int | None = None
     fallacies: tuple[str, ...] = ()
+    rewrite_failures: int = 0
 
 
 # ---------------------------------------------------------------- reading
@@ -154,24 +156,45 @@ def _record_fallacies(record: dict[str, Any]) -> tuple[str, ...]:
 
 
 def debate_from_record(record: dict[str, Any], source: str = "record") -> Debate | None:
-    """A `Debate` from one run record, or None when the record has no LOGICOM outcome."""
+    """A `Debate` from one run record, or None when the record is not a LOGICOM debate.
+
+    Engine records carry `variant.condition`, `repeat`, `stop_reason` and `rounds` at the
+    top level and the per-round check results in `state.checks`; such a record is a LOGICOM
+    debate when it has a `convinced` check (or stopped as `convinced`), and it is convinced
+    when it stopped as `convinced`. A record may instead give `outcome` {"convinced",
+    "stop_reason", "rounds"} explicitly.
+    """
+    variant = record.get("variant") if isinstance(record.get("variant"), dict) else {}
+    assert isinstance(variant, dict)
+    state = record.get("state") if isinstance(record.get("state"), dict) else {}
+    assert isinstance(state, dict)
     outcome = record.get("outcome")
-    variant = record.get("variant") or {}
-    if not isinstance(outcome, dict) or "convinced" not in outcome:
-        return None
-    if not isinstance(variant, dict) or not variant.get("condition"):
+    if isinstance(outcome, dict):
+        if "convinced" not in outcome:
+            return None
+    else:
+        checks = state.get("checks")
+        stop = record.get("stop_reason")
+        if not (isinstance(checks, dict) and "convinced" in checks) and stop != "convinced":
+            return None
+        outcome = {"convinced": stop == "convinced", "stop_reason": stop}
+    condition = variant.get("condition")
+    if not condition:
         raise DebateInputError(where(source, "variant.condition", "missing"))
-    models = record.get("models") or {}
-    rounds = outcome.get("rounds")
+    models = record.get("models") if isinstance(record.get("models"), dict) else {}
+    assert isinstance(models, dict)
+    rounds = outcome.get("rounds", record.get("rounds"))
+    failures = state.get("rewrite_failures", 0)
     return Debate(
-        model=str(models.get("debater", "unknown")) if isinstance(models, dict) else "unknown",
-        condition=str(variant["condition"]),
+        model=str(models.get("debater", "unknown")),
+        condition=str(condition),
         claim=str(record.get("scenario_id", "")),
-        repeat=str(variant.get("repeat", 0)),
+        repeat=str(variant.get("repeat", record.get("repeat", 0))),
         convinced=bool(outcome["convinced"]),
         stop_reason=_canonical_stop(outcome.get("stop_reason")),
         rounds=rounds if isinstance(rounds, int) else None,
         fallacies=_record_fallacies(record),
+        rewrite_failures=failures if isinstance(failures, int) else 0,
     )
 
 
@@ -260,6 +283,7 @@ def model_stats(debates: Sequence[Debate], *, seed: int = 0) -> dict[str, Any]:
         "duplicate_debates": {},
         "stop_reasons": {},
         "mean_rounds": {},
+        "helper_failures": {},
         "convinced_stop_mismatch": 0,
     }
     for condition in _ordered(by_condition):
@@ -286,6 +310,7 @@ def model_stats(debates: Sequence[Debate], *, seed: int = 0) -> dict[str, Any]:
         }
         rounds = [d.rounds for d in rows if d.rounds is not None]
         out["mean_rounds"][condition] = sum(rounds) / len(rounds) if rounds else None
+        out["helper_failures"][condition] = sum(d.rewrite_failures for d in rows)
         out["convinced_stop_mismatch"] += sum(
             1 for d in rows if d.stop_reason == "convinced" and not d.convinced
         )

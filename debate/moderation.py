@@ -1,0 +1,392 @@
+"""Step types for moderated persuasion: `say`, `check`, `counter` and `rewrite`.
+
+They are general engine steps (LOGICOM is their first user) and register by name in
+`debate.steps`' registry when this module is imported:
+
+- `say`: a role posts one of its agent templates as its message, without a model call
+  (a scripted opening such as "I claim X because Y; are you convinced?").
+- `check`: judge roles answer a yes/no question about the debate so far, each `instances`
+  times; the answers are kept in the transcript (hidden from every role) and in
+  `state.checks[name]`, and a stop rule (`all`, `any`, `majority` or `never`) may end the
+  unit with `reason`. An answer that cannot be read after the judge's retries is recorded
+  as invalid and never counts as a yes.
+- `counter`: counts the rounds in which a check did not fire (`misses`) or did
+  (`hits`) and stops the unit once the count passes `limit`.
+- `rewrite`: a role takes its turn as `speak` would, then a helper role rewrites it and
+  returns tagged fields (`<fallacy>`, `<argument>`, `<response>`, ...). Only the
+  `deliver` field reaches the other roles; the draft and the helper's raw output stay in
+  the transcript hidden from every role, and the other fields ride in the delivered
+  message's `meta`. Output without the required fields is retried, then recorded as
+  invalid; the draft is delivered instead (`on_failure: draft`) or the unit stops
+  (`on_failure: stop`). The helper can depend on a variant (`by: {fallacy: helper_f}`);
+  a variant value with no helper delivers the raw turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from debate.context import UnitContext, derive_seed, limit_words
+from debate.errors import DebateInputError
+from debate.models.base import ChatMessage, Completion, GenerateConfig
+from debate.spec import AgentSpec, JudgeSpec, ProtocolSpec
+from debate.steps import Speak, Step, register_step
+
+DEFAULT_CHECK_RETRY = 'Reply with exactly one word on the first line: "{yes}" or "{no}".'
+DEFAULT_REWRITE_RETRY = (
+    "Your reply could not be read. Write it again with every one of these tags filled in: {tags}."
+)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _roles_of_kind(
+    field: str, names: list[str], protocol: ProtocolSpec, judge: bool
+) -> list[tuple[str, str]]:
+    problems = []
+    for name in names:
+        role = protocol.roles.get(name)
+        if role is None:
+            problems.append((field, f"unknown role '{name}'"))
+        elif judge and role.judge is None:
+            problems.append((field, f"role '{name}' is not a judge"))
+        elif not judge and role.agent is None:
+            problems.append((field, f"role '{name}' is not an agent"))
+    return problems
+
+
+def last_messages(ctx: UnitContext, viewer: str) -> dict[str, str]:
+    """The latest message of every role that `viewer` can see, by role name."""
+    return {message.role: message.text for message in ctx.visible(viewer)}
+
+
+# ----- say ---------------------------------------------------------------------------
+
+
+@register_step
+class Say(Step):
+    """A role posts a rendered template of its agent as its message (no model call)."""
+
+    key: ClassVar[str] = "say"
+    say: str
+    template: str
+
+    def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
+        return _roles_of_kind("say", [self.say], protocol, judge=False)
+
+    async def run(self, ctx: UnitContext) -> None:
+        spec = ctx.roles[self.say].spec
+        assert isinstance(spec, AgentSpec)
+        source = spec.templates.get(self.template)
+        if source is None:
+            raise DebateInputError(
+                f"{ctx.bundle.source}: say: agent '{spec.name}' has no template '{self.template}'"
+            )
+        ctx.add_message(self.say, ctx.render(self.say, source), meta={"template": self.template})
+
+
+# ----- check -------------------------------------------------------------------------
+
+
+def parse_yes_no(text: str, choices: tuple[str, str]) -> bool | None:
+    """True for the first choice (yes), False for the second, None when unreadable.
+
+    Reads `Answer: X` (the last one wins) or a reply that starts with one of the choices;
+    case and surrounding punctuation do not matter.
+    """
+    yes, no = (choice.lower() for choice in choices)
+    options = "|".join(re.escape(c) for c in (yes, no))
+    found = re.findall(rf"(?i)\banswer\s*[:\-]?\s*[*\"'(]*\s*({options})\b", text)
+    if found:
+        return found[-1].lower() == yes
+    first = re.match(rf"(?i)\W*({options})\b", text.strip())
+    if first:
+        return first.group(1).lower() == yes
+    return None
+
+
+def _from_logprobs(completion: Completion, choices: tuple[str, str]) -> bool | None:
+    logprobs = completion.choice_logprobs or {}
+    if not all(choice in logprobs for choice in choices):
+        return None
+    return logprobs[choices[0]] > logprobs[choices[1]]
+
+
+@register_step
+class Check(Step):
+    """Judges answer a yes/no question; a stop rule over their answers may end the unit."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    key: ClassVar[str] = "check"
+    judges: list[str] = Field(alias="check", description="judge roles (YAML key `check`)")
+    name: str | None = None
+    instances: int = Field(default=1, ge=1)
+    stop_when: Literal["all", "any", "majority", "never"] = "never"
+    reason: str | None = None
+    question: str | None = Field(default=None, description="name of a judge template")
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.reason or self.judges[0]
+
+    def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
+        return _roles_of_kind("check", self.judges, protocol, judge=True)
+
+    def fired(self, answers: list[bool | None]) -> bool:
+        yes = sum(1 for answer in answers if answer is True)
+        if self.stop_when == "all" or self.stop_when == "never":
+            return bool(answers) and yes == len(answers)
+        if self.stop_when == "any":
+            return yes > 0
+        return yes * 2 > len(answers)
+
+    async def run(self, ctx: UnitContext) -> None:
+        asks = [(role, i, ctx.next_seed()) for role in self.judges for i in range(self.instances)]
+        results = await asyncio.gather(*(self.ask(ctx, role, seed) for role, _, seed in asks))
+        answers: list[bool | None] = []
+        for (role, instance, _), (answer, raw, attempts) in zip(asks, results, strict=True):
+            answers.append(answer)
+            ctx.add_message(
+                role,
+                raw,
+                kind="check",
+                visible_to=[],
+                meta={
+                    "check": self.label,
+                    "instance": instance,
+                    "answer": answer,
+                    "valid": answer is not None,
+                    "attempts": attempts,
+                },
+                check_quotes_in_text=False,
+            )
+        fired = self.fired(answers)
+        entry = {"round": ctx.round, "answers": answers, "fired": fired}
+        ctx.state.setdefault("checks", {}).setdefault(self.label, []).append(entry)
+        if fired and self.stop_when != "never":
+            ctx.stop(self.reason or self.label)
+
+    async def ask(self, ctx: UnitContext, role: str, seed: int) -> tuple[bool | None, str, int]:
+        spec = ctx.roles[role].spec
+        assert isinstance(spec, JudgeSpec)
+        choices = tuple(spec.choices or ("Yes", "No"))
+        if len(choices) != 2:
+            raise DebateInputError(
+                f"{ctx.bundle.source}: check: judge '{spec.name}' needs two choices (yes, no)"
+            )
+        yes_no = (choices[0], choices[1])
+        source = spec.templates.get(self.question, "") if self.question else spec.instruction
+        if not source:
+            raise DebateInputError(
+                f"{ctx.bundle.source}: check: judge '{spec.name}' has no template '{self.question}'"
+            )
+        instruction = ctx.render(role, source, {"last": last_messages(ctx, role)})
+        chat = ctx.view(role, instruction)
+        config = GenerateConfig(
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperature,
+            seed=seed,
+            choices=yes_no if spec.method == "logprobs" else None,
+            epoch=ctx.epoch,
+        )
+        raws: list[str] = []
+        retry = DEFAULT_CHECK_RETRY.format(yes=yes_no[0], no=yes_no[1])
+        for attempt in range(1, spec.retries + 2):
+            completion = await ctx.complete(role, chat, config, kind="check", stream=False)
+            raws.append(completion.text)
+            answer = _from_logprobs(completion, yes_no)
+            if answer is None:
+                answer = parse_yes_no(completion.text, yes_no)
+            if answer is not None:
+                return answer, completion.text, attempt
+            chat = [
+                *chat,
+                ChatMessage(role="assistant", content=completion.text or "(no reply)"),
+                ChatMessage(role="user", content=retry),
+            ]
+            config = config.model_copy(update={"seed": derive_seed(seed, attempt), "choices": None})
+        return None, "\n---\n".join(raws), spec.retries + 1
+
+
+# ----- counter -----------------------------------------------------------------------
+
+
+@register_step
+class CounterStep(Step):
+    """Stop once the number of rounds a check missed (or hit) passes `limit`."""
+
+    key: ClassVar[str] = "counter"
+    counter: str = Field(description="the name of a check")
+    limit: int = Field(ge=0)
+    count: Literal["misses", "hits"] = "misses"
+    reason: str
+
+    async def run(self, ctx: UnitContext) -> None:
+        entries = ctx.state.get("checks", {}).get(self.counter, [])
+        want = self.count == "hits"
+        total = sum(1 for entry in entries if entry["fired"] == want)
+        ctx.state.setdefault("counters", {})[self.counter] = total
+        if total > self.limit:
+            ctx.stop(self.reason)
+
+
+# ----- rewrite -----------------------------------------------------------------------
+
+
+class Helper(BaseModel):
+    """A helper role and the tagged fields its output must contain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    fields: list[str] = Field(default_factory=lambda: ["response"], min_length=1)
+
+
+def parse_fields(text: str, names: list[str]) -> dict[str, str]:
+    """Non-empty `<name>...</name>` tags (the last tag may be left open), else a JSON
+    object with those keys; only the requested names are returned."""
+    found: dict[str, str] = {}
+    for name in names:
+        tag = re.escape(name)
+        match = re.search(rf"(?is)<{tag}>(.*?)(?:</{tag}>|(?=<\w+>)|$)", text)
+        if match and match.group(1).strip():
+            found[name] = match.group(1).strip()
+    if len(found) < len(names):
+        start, end = text.find("{"), text.rfind("}")
+        if 0 <= start < end:
+            try:
+                data = json.loads(text[start : end + 1])
+            except json.JSONDecodeError:
+                data = None
+            if isinstance(data, dict):
+                lowered = {str(k).lower(): v for k, v in data.items()}
+                for name in names:
+                    value = lowered.get(name.lower())
+                    if name not in found and isinstance(value, str) and value.strip():
+                        found[name] = value.strip()
+    return found
+
+
+@register_step
+class Rewrite(Step):
+    """A role speaks; a helper rewrites the turn; only the `deliver` field is shown."""
+
+    key: ClassVar[str] = "rewrite"
+    rewrite: str
+    by: Helper | str | dict[str, Helper | str]
+    variant: str = "condition"
+    instruction: str | None = Field(default=None, description="speaking role's template")
+    template: str | None = Field(default=None, description="helper's template")
+    deliver: str = "response"
+    retries: int = Field(default=2, ge=0)
+    retry_instruction: str = DEFAULT_REWRITE_RETRY
+    on_failure: Literal["draft", "stop"] = "draft"
+
+    def helpers(self) -> dict[str | None, Helper]:
+        """Helper per variant value (key None: the same helper whatever the variant)."""
+
+        def norm(value: Helper | str) -> Helper:
+            return Helper(role=value, fields=[self.deliver]) if isinstance(value, str) else value
+
+        if isinstance(self.by, dict):
+            return {key: norm(value) for key, value in self.by.items()}
+        return {None: norm(self.by)}
+
+    def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
+        problems = _roles_of_kind("rewrite", [self.rewrite], protocol, judge=False)
+        for key, helper in self.helpers().items():
+            field = "by" if key is None else f"by.{key}"
+            problems += _roles_of_kind(field, [helper.role], protocol, judge=False)
+            if self.deliver not in helper.fields:
+                problems.append((field, f"fields must include '{self.deliver}' (deliver)"))
+        return problems
+
+    def helper_for(self, ctx: UnitContext) -> Helper | None:
+        helpers = self.helpers()
+        if None in helpers:
+            return helpers[None]
+        return helpers.get(str(ctx.variant.get(self.variant)))
+
+    async def run(self, ctx: UnitContext) -> None:
+        role = self.rewrite
+        speak = Speak(speak=[role], instruction=self.instruction)
+        instruction, chat = speak.prepare(ctx, role)
+        text, meta, tokens = await speak.generate(ctx, role, instruction, chat)
+        helper = self.helper_for(ctx)
+        if helper is None:
+            ctx.add_message(
+                role, text, meta={**meta, "instruction": instruction}, completion_tokens=tokens
+            )
+            return
+        draft = ctx.add_message(
+            role, text, kind="draft", visible_to=[], meta=meta, completion_tokens=tokens
+        )
+        fields, raws = await self.ask_helper(ctx, helper, text)
+        ctx.add_message(
+            helper.role,
+            raws[-1],
+            kind="rewrite",
+            visible_to=[],
+            meta={
+                "fields": fields,
+                "valid": fields is not None,
+                "attempts": len(raws),
+                **({"raw": raws} if len(raws) > 1 else {}),
+            },
+            check_quotes_in_text=False,
+        )
+        shown: dict[str, Any] = {"instruction": instruction, "draft_index": draft.index}
+        if fields is None:
+            ctx.state["rewrite_failures"] = ctx.state.get("rewrite_failures", 0) + 1
+            if self.on_failure == "stop":
+                ctx.stop("rewrite_failed")
+                return
+            delivered = text
+            shown["rewrite_failed"] = True
+        else:
+            delivered, _ = limit_words(fields[self.deliver], ctx.word_limit(role))
+            shown.update({k: v for k, v in fields.items() if k != self.deliver})
+            shown["rewritten_by"] = helper.role
+        ctx.add_message(role, delivered, meta=shown)
+
+    async def ask_helper(
+        self, ctx: UnitContext, helper: Helper, draft: str
+    ) -> tuple[dict[str, str] | None, list[str]]:
+        spec = ctx.roles[helper.role].spec
+        assert isinstance(spec, AgentSpec)
+        source = spec.templates.get(self.template, "") if self.template else spec.instruction
+        if not source:
+            raise DebateInputError(
+                f"{ctx.bundle.source}: rewrite: agent '{spec.name}' has no template "
+                f"'{self.template}'"
+            )
+        extra = {"draft": draft, "speaker": ctx.roles[self.rewrite].speaker}
+        chat = ctx.view(helper.role, ctx.render(helper.role, source, extra))
+        config = ctx.agent_config(helper.role, spec)
+        retry = self.retry_instruction.format(tags=", ".join(f"<{f}>" for f in helper.fields))
+        raws: list[str] = []
+        for _ in range(self.retries + 1):
+            completion = await ctx.complete(helper.role, chat, config, kind="rewrite")
+            raws.append(completion.text)
+            fields = parse_fields(completion.text, helper.fields)
+            if len(fields) == len(helper.fields):
+                return fields, raws
+            chat = [
+                *chat,
+                ChatMessage(role="assistant", content=completion.text or "(no reply)"),
+                ChatMessage(role="user", content=retry),
+            ]
+            config = config.model_copy(update={"seed": ctx.next_seed()})
+        return None, raws
