@@ -271,6 +271,13 @@ def test_conditions_pick_the_helper() -> None:
     assert "A fair, logical reply." in seen and "DRAFT-TEXT" not in seen
 
 
+def test_unknown_condition_is_one_clear_error() -> None:
+    with pytest.raises(DebateInputError) as info:
+        run(script(), condition="socratic")
+    assert len(info.value.lines) == 1
+    assert "condition 'socratic' is not one of: none, logical, fallacy" in info.value.lines[0]
+
+
 def test_fallacy_variant_restricts_the_helper() -> None:
     bundle = load_protocol("logicom")
     plans = plan_units(

@@ -19,7 +19,8 @@ They are general engine steps (LOGICOM is their first user) and register by name
   message's `meta`. Output without the required fields is retried, then recorded as
   invalid; the draft is delivered instead (`on_failure: draft`) or the unit stops
   (`on_failure: stop`). The helper can depend on a variant (`by: {fallacy: helper_f}`);
-  a variant value with no helper delivers the raw turn.
+  the values in `plain` (default `none`) deliver the raw turn, and any other value is an
+  input error.
 """
 
 from __future__ import annotations
@@ -287,6 +288,7 @@ class Rewrite(Step):
     rewrite: str
     by: Helper | str | dict[str, Helper | str]
     variant: str = "condition"
+    plain: list[str] = Field(default_factory=lambda: ["none"])
     instruction: str | None = Field(default=None, description="speaking role's template")
     template: str | None = Field(default=None, description="helper's template")
     deliver: str = "response"
@@ -314,17 +316,28 @@ class Rewrite(Step):
         return problems
 
     def helper_for(self, ctx: UnitContext) -> Helper | None:
+        """The helper for this unit's variant; None for a `plain` value (no rewrite)."""
         helpers = self.helpers()
         if None in helpers:
             return helpers[None]
-        return helpers.get(str(ctx.variant.get(self.variant)))
+        value = ctx.variant.get(self.variant)
+        if value in self.plain:
+            return None
+        if value not in helpers:
+            known = ", ".join([*self.plain, *(str(k) for k in helpers)])
+            raise DebateInputError(
+                f"{ctx.bundle.source}: rewrite: {self.variant} '{value}' is not one of: {known}"
+                if value is not None
+                else f"{ctx.bundle.source}: rewrite: no '{self.variant}' variant set ({known})"
+            )
+        return helpers[value]
 
     async def run(self, ctx: UnitContext) -> None:
         role = self.rewrite
+        helper = self.helper_for(ctx)
         speak = Speak(speak=[role], instruction=self.instruction)
         instruction, chat = speak.prepare(ctx, role)
         text, meta, tokens = await speak.generate(ctx, role, instruction, chat)
-        helper = self.helper_for(ctx)
         if helper is None:
             ctx.add_message(
                 role, text, meta={**meta, "instruction": instruction}, completion_tokens=tokens
