@@ -334,3 +334,38 @@ def test_api_key_never_reaches_the_cache_dir(katan: KatanFactory, tmp_path: Path
     for path in files:
         assert secret not in path.read_text()
     assert secret not in repr(inner) and secret not in repr(cached)
+
+
+# --------------------------------------------------------------------------- real inference
+
+
+@pytest.mark.slow
+def test_katan_transformers_backend(katan: KatanFactory) -> None:
+    """llm-katan's transformers backend serves the embedded model's HF checkpoint."""
+    pytest.importorskip("transformers")
+    from debate.models.local import embedded_checkpoint_dir
+
+    checkpoint = embedded_checkpoint_dir()
+    server = katan(
+        backend="transformers",
+        model=str(checkpoint),
+        served_model_name="smollm2",
+        device="cpu",
+        no_quantize=True,
+    )
+    m = create_model("openai/smollm2", base_url=server.base_url)
+    assert isinstance(m, OpenAIModel)
+    question = [ChatMessage(role="user", content="What is the capital of France? One word.")]
+    config = GenerateConfig(max_tokens=12)
+
+    async def both():  # type: ignore[no-untyped-def]
+        plain = await m.generate(question, config)
+        pieces: list[str] = []
+        streamed = await m.generate(question, config, on_delta=pieces.append)
+        return plain, streamed, pieces
+
+    plain, streamed, pieces = run_closing(m, both)
+    assert "Paris" in plain.text  # greedy decoding by a real model
+    assert "[echo]" not in plain.text
+    assert 0 < plain.usage.completion_tokens <= 12 and plain.usage.prompt_tokens > 0
+    assert streamed.text == plain.text == "".join(pieces)
