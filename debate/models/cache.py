@@ -41,6 +41,13 @@ KEY_VERSION = 1
 logger = logging.getLogger(__name__)
 
 
+def default_cache_dir() -> Path:
+    """`$DEBATE_CACHE_DIR/calls`, or `~/.cache/debate-lab/calls` by default."""
+    root = os.environ.get("DEBATE_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "debate-lab"
+    return base / "calls"
+
+
 def cache_key(model: str, messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
     """The hex sha256 that identifies a request across runs and processes."""
     settings = config.model_dump(mode="json")
