@@ -33,7 +33,7 @@ errors = Console(stderr=True)
 
 def fail(*lines: str) -> None:
     for line in lines:
-        errors.print(line, markup=False, highlight=False)
+        typer.echo(line, err=True)
     raise typer.Exit(2)
 
 
@@ -159,8 +159,7 @@ def validate(
         elif path.exists():
             files.append(path)
         else:
-            errors.print(f"{path}: no such file", markup=False)
-            raise typer.Exit(2)
+            fail(f"{path}: no such file")
     problems = [line for file in files for line in validate_file(file)]
     if problems:
         fail(*problems)

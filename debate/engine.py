@@ -24,7 +24,7 @@ from debate.models import Model, create_model
 from debate.scenario import Scenario
 from debate.spec import Bundle
 from debate.steps import count_rounds, run_steps
-from debate.transcript import RunStore
+from debate.transcript import Message, RunStore
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,14 @@ class Engine:
         self.emit(UnitFinished(plan.id, record))
 
 
+def _message_record(message: Message) -> dict[str, Any]:
+    data = message.model_dump()
+    for key in ("quotes", "meta", "visible_to"):
+        if not data[key]:
+            del data[key]
+    return data
+
+
 def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, Any]:
     scenario = plan.scenario
     final = next((v for v in reversed(ctx.verdicts) if v.final), None)
@@ -315,7 +323,7 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
         "answers": scenario.answers,
         "correct_index": scenario.correct_index,
         "defends": ctx.defends,
-        "messages": [m.model_dump(exclude_defaults=True) for m in ctx.messages],
+        "messages": [_message_record(m) for m in ctx.messages],
         "verdicts": [v.model_dump() for v in ctx.verdicts],
         "final_verdict": final.model_dump() if final else None,
         "correct": correct,
