@@ -19,12 +19,23 @@ nine classes of the LOGICOM study, or to `other`:
 
 The rules were written against the labels in LOGICOM's released debate logs
 (`fallacy_turns.csv`) and are meant to generalise to labels a helper model produces.
+
+The module also holds the fallacy-detection probe's data side: `detection_items` turns
+the logged helper turns into nine-way classification items (the argument, the nine
+classes, the gold class) and `detection_stats` scores a judge's verdicts per class.
 """
 
 from __future__ import annotations
 
+import csv
+import random
 import re
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from debate.errors import DebateInputError, where
+from debate.metrics import accuracy
 
 AD_HOMINEM = "ad hominem"
 APPEAL_TO_EMOTION = "appeal to emotion"
@@ -187,3 +198,109 @@ def check_fallacy_class(name: str) -> str:
         choices = ", ".join(FALLACY_CLASSES)
         raise ValueError(f"unknown fallacy {name!r}; choose one of: {choices}")
     return cls
+
+
+# ---------------------------------------------------------------- fallacy-detection probe
+
+TURN_COLUMNS = ("fallacy", "response")
+
+
+def read_fallacy_turns(path: Path) -> list[dict[str, str]]:
+    """Rows of a `fallacy_turns.csv` (LOGICOM helper turns), with their line numbers."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in TURN_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DebateInputError(where(path, "header", f"missing {', '.join(missing)}"))
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if None in row:
+                    raise DebateInputError(where(path, f"line {line}", "more fields than header"))
+                rows.append({**{k: (v or "") for k, v in row.items()}, "_line": str(line)})
+            return rows
+    except FileNotFoundError as exc:
+        raise DebateInputError(where(path, None, "no such file")) from exc
+    except UnicodeDecodeError as exc:
+        raise DebateInputError(where(path, None, f"not UTF-8 text ({exc.reason})")) from exc
+    except csv.Error as exc:
+        raise DebateInputError(where(path, None, f"malformed CSV ({exc})")) from exc
+
+
+def detection_items(
+    path: Path, *, per_class: int | None = None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """JSONL-ready scenarios for the `fallacy-detection` protocol.
+
+    Each usable row (a non-empty `response` whose label maps to one of the nine classes)
+    becomes {id, question: the argument, answers: the nine classes, correct_index, label,
+    ...}. `per_class` keeps a seeded sample of at most that many arguments per class, so a
+    small run still covers every class; the order is stable for a given seed.
+    """
+    by_class: dict[str, list[dict[str, Any]]] = {cls: [] for cls in FALLACY_CLASSES}
+    for row in read_fallacy_turns(path):
+        cls = normalise_fallacy(row["fallacy"])
+        argument = row["response"].strip()
+        if cls == OTHER or not argument:
+            continue
+        ident = "-".join(x for x in (row.get("chat_id", ""), row.get("persuader_turn", "")) if x)
+        by_class[cls].append(
+            {
+                "id": f"fallacy-{ident or 'line'}-{row['_line']}",
+                "question": argument,
+                "answers": list(FALLACY_CLASSES),
+                "correct_index": FALLACY_CLASSES.index(cls),
+                "label": row["fallacy"],
+                "topic_id": row.get("topic_id", ""),
+                "debater_model": row.get("debater_model", ""),
+                "line": int(row["_line"]),
+            }
+        )
+    rng = random.Random(seed)
+    items: list[dict[str, Any]] = []
+    for cls in FALLACY_CLASSES:
+        rows = by_class[cls]
+        if per_class is not None and len(rows) > per_class:
+            rows = sorted(rng.sample(rows, per_class), key=lambda item: item["line"])
+        items.extend(rows)
+    if not items:
+        raise DebateInputError(where(path, None, "no argument with a label of the nine classes"))
+    return items
+
+
+def detection_stats(records: Iterable[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+    """Judge accuracy per gold class (95% bootstrap CI), overall, and a confusion table.
+
+    A record is correct when the judge's top choice (`final_verdict.chosen`) is the gold
+    class. An invalid verdict, or a tie for the top probability, counts as wrong and shows
+    as `invalid` or `no choice` in the confusion table.
+    """
+    outcomes: dict[str, list[bool]] = {cls: [] for cls in FALLACY_CLASSES}
+    confusion: dict[str, dict[str, int]] = {cls: {} for cls in FALLACY_CLASSES}
+    everything: list[bool] = []
+    for record in records:
+        answers, gold = record.get("answers") or [], record.get("correct_index")
+        if not isinstance(gold, int) or not 0 <= gold < len(answers):
+            continue
+        cls = normalise_fallacy(answers[gold])
+        final = record.get("final_verdict") or {}
+        chosen = final.get("chosen")
+        if not final.get("valid"):
+            predicted = "invalid"
+        elif isinstance(chosen, int) and 0 <= chosen < len(answers):
+            predicted = normalise_fallacy(answers[chosen])
+        else:
+            predicted = "no choice"  # a tie for the highest probability
+        ok = predicted == cls  # the judge's top choice, not a probability threshold
+        outcomes.setdefault(cls, []).append(ok)
+        everything.append(ok)
+        row = confusion.setdefault(cls, {})
+        row[predicted] = row.get(predicted, 0) + 1
+    if not everything:
+        raise DebateInputError("no fallacy-detection records (answers with a correct_index)")
+    return {
+        "accuracy": accuracy(everything, seed=seed).as_dict(),
+        "per_class": {cls: accuracy(v, seed=seed).as_dict() for cls, v in outcomes.items()},
+        "confusion": {cls: row for cls, row in confusion.items() if row},
+        "invalid": sum(row.get("invalid", 0) for row in confusion.values()),
+    }

@@ -349,22 +349,36 @@ def _rate_text(rate: dict[str, Any]) -> str:
     return f"{rate['value']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+_SHORT_REASONS = {
+    "convinced": "conv",
+    "greeting_loop": "loop",
+    "not_convinced_limit": "limit",
+    "max_rounds": "max",
+}
+
+
 def render_logicom_stats(stats: dict[str, Any]) -> list[Table]:
     """One rich table per debater model: a row per condition."""
     tables = []
     for model, s in stats.get("models", {}).items():
         k = s["repeats"]
         table = Table(title=f"LOGICOM: debater {model} ({s['claims']} claims, K={k} repeats)")
-        for column in ("condition", "n", "convinced rate [95% CI]", f"all {k} convinced"):
-            table.add_column(column, justify="left" if column == "condition" else "right")
-        table.add_column(f"claims by repeats convinced (0..{k})")
-        table.add_column("stop reasons")
+        table.add_column("condition")
+        table.add_column("n", justify="right")
+        table.add_column("convinced [95% CI]", justify="right", no_wrap=True)
+        table.add_column(f"all {k}", justify="right")
+        table.add_column(f"claims by # convinced 0/../{k}", no_wrap=True)
+        table.add_column("stops")
         for condition, rate in s["convinced_rate"].items():
             incomplete = len(s["incomplete_claims"][condition])
-            hist = " ".join(f"{j}:{c}" for j, c in enumerate(s["success_histogram"][condition]))
+            hist = "/".join(str(c) for c in s["success_histogram"][condition])
             if incomplete:
                 hist += f" ({incomplete} incomplete)"
-            reasons = ", ".join(f"{r} {c}" for r, c in s["stop_reasons"][condition].items() if c)
+            reasons = " ".join(
+                f"{_SHORT_REASONS.get(r, r)} {c}"
+                for r, c in s["stop_reasons"][condition].items()
+                if c
+            )
             table.add_row(
                 condition,
                 str(rate["n"]),
@@ -377,12 +391,14 @@ def render_logicom_stats(stats: dict[str, Any]) -> list[Table]:
         headline = (
             f"{value:+.1%}" if value is not None else s.get("fallacy_vs_logical_increase_note")
         )
-        caption = f"fallacy vs logical, all-repeats-convinced claims: {headline}"
+        caption = f"fallacy vs logical (claims convinced in all {k}): {headline}"
         if s["convinced_stop_mismatch"]:
             caption += (
                 f"; {s['convinced_stop_mismatch']} debates stopped as convinced"
                 " but are recorded not convinced"
             )
-        table.caption = caption
+        if any(s.get("helper_failures", {}).values()):
+            caption += f"; helper output unreadable: {s['helper_failures']}"
+        table.caption = caption + "; stops: conv, loop, limit (not convinced), max (rounds)"
         tables.append(table)
     return tables

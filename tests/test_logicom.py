@@ -9,7 +9,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from rich.console import Console
+from typer.testing import CliRunner
 
 from debate.errors import DebateInputError
 from debate.fallacies import (
@@ -18,6 +20,8 @@ from debate.fallacies import (
     OTHER,
     check_fallacy_class,
     clean_label,
+    detection_items,
+    detection_stats,
     fallacy_distribution,
     normalise_fallacy,
 )
@@ -334,3 +338,81 @@ def test_every_label_in_the_authors_logs_maps() -> None:
     # the helper used the nine classes: `other` (none, red herring, ...) stays a small share
     assert distribution[OTHER] < 0.1 * len(labels)
     assert all(distribution[c] > 0 for c in FALLACY_CLASSES)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cli(*args: str) -> Result:
+    from debate.cli import _load_commands, app
+
+    _load_commands()
+    return CliRunner().invoke(app, list(args))
+
+
+@needs_outcomes
+def test_logicom_stats_command_json_and_table() -> None:
+    result = cli("logicom-stats", str(OUTCOMES), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    for model in data["models"].values():
+        for condition in ("none", "logical", "fallacy"):
+            rate = model["convinced_rate"][condition]
+            assert set(rate) == {"value", "ci95", "n"} and len(rate["ci95"]) == 2
+            assert len(model["success_histogram"][condition]) == model["repeats"] + 1
+        assert isinstance(model["fallacy_vs_logical_increase"], float)
+    table = cli("logicom-stats", str(OUTCOMES))
+    assert table.exit_code == 0 and "fallacy vs logical" in table.output
+
+
+def test_logicom_stats_command_bad_input_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("iteration,debater_model,helper,convinced,topic_id\n1,m,Odd,True,a\n")
+    result = cli("logicom-stats", str(bad))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert f"{bad}: line 2: helper: unknown 'Odd'" in result.output
+
+
+@needs_turns
+def test_fallacy_stats_command_on_the_labels() -> None:
+    result = cli("fallacy-stats", str(TURNS), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert sum(data["distribution"].values()) == data["n"]
+    assert list(data["distribution"]) == list(ALL_CLASSES)
+
+
+@needs_turns
+def test_fallacy_detection_items_and_scoring(tmp_path: Path) -> None:
+    items = detection_items(TURNS, per_class=3, seed=1)
+    assert len(items) == 3 * len(FALLACY_CLASSES)
+    assert items == detection_items(TURNS, per_class=3, seed=1)  # seeded and stable
+    for item in items:
+        gold = item["answers"][item["correct_index"]]
+        assert normalise_fallacy(item["label"]) == gold
+    records = []
+    for i, item in enumerate(items):
+        chosen = item["correct_index"] if i % 3 == 0 else (item["correct_index"] + 1) % 9
+        valid = i % 9 != 8
+        records.append(
+            {
+                **item,
+                "final_verdict": {"chosen": chosen, "valid": valid},
+                "correct": False,  # the engine's >0.5 rule must not be what scores 9-way items
+            }
+        )
+    stats = detection_stats(records)
+    per_class = stats["per_class"]
+    assert all(per_class[cls]["n"] == 3 for cls in FALLACY_CLASSES)
+    assert stats["accuracy"]["value"] == pytest.approx(1 / 3)
+    assert per_class[FALLACY_CLASSES[0]]["value"] == pytest.approx(1 / 3)
+    assert stats["invalid"] == 3
+
+
+def test_fallacy_turns_bad_header_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "turns.csv"
+    bad.write_text("label,text\nx,y\n")
+    with pytest.raises(DebateInputError) as info:
+        detection_items(bad)
+    assert info.value.lines == [f"{bad}: header: missing fallacy, response"]
