@@ -9,9 +9,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from rich.console import Console
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from debate.errors import DebateInputError
 from debate.fallacies import (
