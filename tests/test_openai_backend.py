@@ -120,6 +120,20 @@ def test_bad_configuration_is_an_input_error(monkeypatch: pytest.MonkeyPatch) ->
         create_model("openai/x", base_url="http://127.0.0.1:1/v1", max_connections=0)
 
 
+def test_retry_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBATE_OPENAI_MAX_RETRIES", "3")
+    monkeypatch.setenv("DEBATE_OPENAI_RETRY_BUDGET_S", "2.5")
+    monkeypatch.setenv("DEBATE_OPENAI_TIMEOUT_S", "9")
+    m = create_model("openai/x", base_url="http://127.0.0.1:1/v1")
+    assert isinstance(m, OpenAIModel)
+    assert (m.max_retries, m.retry_budget_s, m.timeout_s) == (3, 2.5, 9.0)
+    explicit = create_model("openai/x", base_url="http://127.0.0.1:1/v1", max_retries=1)
+    assert isinstance(explicit, OpenAIModel) and explicit.max_retries == 1
+    monkeypatch.setenv("DEBATE_OPENAI_MAX_RETRIES", "many")
+    with pytest.raises(DebateInputError, match="DEBATE_OPENAI_MAX_RETRIES"):
+        create_model("openai/x", base_url="http://127.0.0.1:1/v1")
+
+
 # --------------------------------------------------------------------------- faults
 
 

@@ -14,14 +14,10 @@ logged, never part of `repr`, an error message or a cache key.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
 import os
-import random
 import time
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -35,117 +31,21 @@ from debate.models.base import (
     ModelError,
     Usage,
 )
+from debate.models.openai_retry import (
+    RetryStats,
+    backoff_delay,
+    classify_error,
+    error_message,
+    httpx,
+    parse_retry_after,
+    retry_after_from,
+    shared_limit,
+)
 
-try:  # openai>=3 ships on httpx2; older releases on httpx
-    import httpx2 as _httpx  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the installed SDK
-    import httpx as _httpx  # type: ignore[import-not-found,no-redef,unused-ignore]
+__all__ = ["OpenAIModel", "choice_logprobs_from_top", "create", "parse_retry_after"]
 
 PLACEHOLDER_KEY = "sk-no-key-required"
 MAX_TOP_LOGPROBS = 20
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
-
-
-# --------------------------------------------------------------------------- limits
-
-
-class _SharedLimit:
-    """A concurrency limit shared by all models on one (base URL, model).
-
-    The smallest limit any of them asked for wins. asyncio primitives belong to
-    one event loop, so a semaphore is made lazily for each running loop.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._semaphores = weakref.WeakKeyDictionary()
-
-    def semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._semaphores.get(loop)
-        if sem is None:
-            sem = self._semaphores[loop] = asyncio.Semaphore(self.limit)
-        return sem
-
-
-_LIMITS: dict[tuple[str, str], _SharedLimit] = {}
-
-
-def shared_limit(base_url: str, model: str, limit: int) -> _SharedLimit:
-    """The process-wide limit for (base_url, model), tightened to `limit` if smaller."""
-    key = (base_url.rstrip("/"), model)
-    existing = _LIMITS.get(key)
-    if existing is None:
-        existing = _LIMITS[key] = _SharedLimit(limit)
-    elif limit < existing.limit:
-        existing.limit = limit
-        existing._semaphores = weakref.WeakKeyDictionary()
-    return existing
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _retry_after_from(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    return parse_retry_after(headers.get("retry-after"))
-
-
-def classify_error(exc: BaseException) -> tuple[bool, str]:
-    """(retryable, reason) for an exception raised by one request."""
-    if isinstance(exc, openai.APITimeoutError):
-        return True, "request timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f": {type(cause).__name__}: {cause}" if cause else ""
-        return True, f"connection error{detail}"
-    if isinstance(exc, openai.APIStatusError):
-        message = _error_message(exc)
-        return exc.status_code in RETRYABLE_STATUS, f"HTTP {exc.status_code}: {message}"
-    if isinstance(exc, _httpx.TimeoutException):
-        return True, "request timed out"
-    if isinstance(exc, _httpx.TransportError):
-        return True, f"connection error: {type(exc).__name__}: {exc}"
-    return False, f"{type(exc).__name__}: {exc}"
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(exc.message)
 
 
 def choice_logprobs_from_top(
@@ -201,24 +101,6 @@ def _usage(raw: Any) -> Usage:
 
 
 # --------------------------------------------------------------------------- model
-
-
-@dataclass
-class RetryStats:
-    """What the retry loop did, for tests and run summaries."""
-
-    requests: int = 0
-    attempts: int = 0
-    retries: int = 0
-    failures: int = 0
-    sleeps: list[float] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-
-    def note_retry(self, delay: float, reason: str) -> None:
-        self.retries += 1
-        if len(self.sleeps) < 1000:
-            self.sleeps.append(delay)
-            self.reasons.append(reason)
 
 
 class OpenAIModel:
@@ -283,7 +165,7 @@ class OpenAIModel:
                 del self._clients[dead]
             limits = None
             if self.max_connections is not None:
-                limits = _httpx.Limits(
+                limits = httpx.Limits(
                     max_connections=self.max_connections,
                     max_keepalive_connections=self.max_connections,
                 )
@@ -367,7 +249,9 @@ class OpenAIModel:
                         f"{self.name}: gave up after {attempt} attempts "
                         f"(max_retries={self.max_retries}): {reason}"
                     ) from cause
-                delay = self._backoff(attempt, _retry_after_from(exc))
+                delay = backoff_delay(
+                    attempt, self.backoff_base_s, self.backoff_max_s, retry_after_from(exc)
+                )
                 if time.monotonic() + delay > deadline:
                     self.stats.failures += 1
                     raise ModelError(
@@ -382,21 +266,13 @@ class OpenAIModel:
         key = self._key_getter.key
         return text.replace(key, "***") if key and key != PLACEHOLDER_KEY else text
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with equal jitter, never shorter than `Retry-After`."""
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return delay
-
     def _disable_unsupported(
         self, exc: Exception, config: GenerateConfig, on_delta: DeltaCallback | None
     ) -> bool:
         """Turn off an optional feature the server rejected; True if worth resending."""
         if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
             return False
-        message = _error_message(exc).lower()
+        message = error_message(exc).lower()
         if on_delta is not None and self.supports_stream_usage and "stream_options" in message:
             self.supports_stream_usage = False
             return True
@@ -465,23 +341,38 @@ class _KeyHolder:
         return "_KeyHolder(***)"
 
 
+ENV_OPTIONS = {
+    "max_retries": ("DEBATE_OPENAI_MAX_RETRIES", int),
+    "retry_budget_s": ("DEBATE_OPENAI_RETRY_BUDGET_S", float),
+    "timeout_s": ("DEBATE_OPENAI_TIMEOUT_S", float),
+}
+KNOWN_OPTIONS = frozenset(
+    {"base_url", "api_key", "max_connections", "backoff_base_s", "backoff_max_s", "top_logprobs"}
+    | set(ENV_OPTIONS)
+)
+
+
 def create(rest: str, **options: Any) -> OpenAIModel:
-    """Registry factory for `openai/<model>`; unset (None) options take defaults."""
-    known = {
-        "base_url",
-        "api_key",
-        "max_retries",
-        "retry_budget_s",
-        "timeout_s",
-        "max_connections",
-        "backoff_base_s",
-        "backoff_max_s",
-        "top_logprobs",
-    }
-    unknown = sorted(set(options) - known)
+    """Registry factory for `openai/<model>`.
+
+    Unset (None) options fall back to the environment (`DEBATE_OPENAI_MAX_RETRIES`,
+    `DEBATE_OPENAI_RETRY_BUDGET_S`, `DEBATE_OPENAI_TIMEOUT_S`), then to defaults.
+    """
+    unknown = sorted(set(options) - KNOWN_OPTIONS)
     if unknown:
         raise DebateInputError(
             f"--model openai/{rest}: unknown option(s) {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
+            f"(known: {', '.join(sorted(KNOWN_OPTIONS))})"
         )
-    return OpenAIModel(rest, **{k: v for k, v in options.items() if v is not None})
+    chosen = {key: value for key, value in options.items() if value is not None}
+    for key, (variable, kind) in ENV_OPTIONS.items():
+        raw = os.environ.get(variable)
+        if key in chosen or raw is None or not raw.strip():
+            continue
+        try:
+            chosen[key] = kind(raw)
+        except ValueError:
+            raise DebateInputError(
+                f"{variable}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}"
+            ) from None
+    return OpenAIModel(rest, **chosen)
