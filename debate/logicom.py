@@ -2,10 +2,14 @@
 
 `logicom_stats(path)` reads either of two inputs and returns one JSON-ready dict:
 
-- a run directory of ours (`DIR/transcripts.jsonl`, one record per finished debate). A
-  record needs `scenario_id`, `variant` {"condition", "repeat"}, `models` {role: model}
-  (the debater's model is `models["debater"]`) and `outcome` {"convinced", "stop_reason",
-  "rounds"}; helper turns may carry their fallacy label in `messages[i].meta.fallacy`.
+- a run directory of ours (`DIR/transcripts.jsonl`, one engine record per finished
+  debate): `scenario_id` is the claim, `variant.condition` the condition, `repeat` the
+  repeat, `models["debater"]` the debater model, `stop_reason` and `rounds` the outcome;
+  a debate is convinced when it stopped as `convinced`. Records without a `convinced`
+  check in `state.checks` are not LOGICOM debates and are skipped. Delivered persuader
+  turns carry the helper's fallacy label in `meta.fallacy`, and `state.rewrite_failures`
+  counts unreadable helper output. A record may also state its outcome explicitly as
+  `outcome` {"convinced", "stop_reason", "rounds"}.
 - the LOGICOM authors' outcome log (`debate_outcomes.csv`), recognised by its header:
   iteration, debater_model, topic_id / topic_dir, helper, stop_reason, convinced, ...
   Helper names map `No_Helper` -> none, `Vanilla_Helper` -> logical, `Fallacy_Helper` ->
