@@ -12,6 +12,7 @@ with 95% t-intervals. `train_justifiable` is the body of `debate train justifiab
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -243,12 +244,38 @@ def run_seed(
                 if k in ("env_return", "judge_preference", "ideal_preference")
             )
         )
+    examples = _example_debates(
+        env, proxy, policy, baseline_test, test_states, arguers["greedy"], L
+    )
     return {
         "seed": seed,
         "judge_accuracy": accuracy,
         "references": references,
         "lambdas": per_lambda,
+        "examples": examples,
     }
+
+
+def _example_debates(
+    env: DecisionEnv,
+    judge: JudgeMLP,
+    policy: QPolicy,
+    baseline_actions: torch.Tensor,
+    states: torch.Tensor,
+    arguer: Arguer,
+    num_reveals: int,
+    count: int = 3,
+) -> list[dict[str, object]]:
+    """Transcripts of a few debates of the last policy against the baseline."""
+    actions = policy.act(states)
+    rows = torch.nonzero(actions != baseline_actions).squeeze(1)[:count]
+    if rows.numel() == 0:
+        return []
+    picked = states[rows]
+    result = run_evidence_debate(
+        judge, picked, actions[rows], baseline_actions[rows], arguer, arguer, num_reveals, seed=1
+    )
+    return [result.record(i, picked, env.feature_names, env.action_names) for i in range(len(rows))]
 
 
 def summarize(seeds: list[dict[str, Any]], lambdas: Sequence[float]) -> dict[str, Any]:
@@ -294,3 +321,55 @@ def run_justifiable(
     finally:
         torch.set_num_threads(previous_threads)
     return {"config": asdict(config), "seeds": runs, "summary": summarize(runs, config.lambdas)}
+
+
+QUICK = JustifiableConfig(
+    judge_pairs=4000,
+    judge_eval_pairs=1000,
+    logged_cases=1500,
+    test_cases=300,
+    robustness_cases=100,
+    arguer_iterations=10,
+    judge_epochs=5,
+    q_epochs=15,
+)
+
+
+def parse_lambdas(text: str) -> tuple[float, ...]:
+    """`"0,0.5,1"` -> (0.0, 0.5, 1.0); each must lie in [0, 1]."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise ValueError(f"--lambda: expected comma-separated numbers, got {text!r}") from error
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise ValueError(f"--lambda: every value must lie in [0, 1], got {text!r}")
+    return values
+
+
+def train_justifiable(
+    lambdas: Sequence[float] | str = DEFAULT_LAMBDAS,
+    seeds: int = 5,
+    out: str | Path = "runs/justifiable",
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Body of `debate train justifiable`: run the sweep and write into `out`
+    results.json, table.txt, report.md, justifiable.png, judges/*.pt, debates.jsonl."""
+    from debate.justify.report import markdown, plot, table_text
+
+    if isinstance(lambdas, str):
+        lambdas = parse_lambdas(lambdas)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_justifiable(
+        lambdas, seeds, QUICK if quick else None, judge_dir=out / "judges", progress=progress
+    )
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "table.txt").write_text(table_text(results["summary"]))
+    (out / "report.md").write_text(markdown(results["summary"]))
+    plot(results["summary"], out / "justifiable.png")
+    with (out / "debates.jsonl").open("w") as handle:
+        for run in results["seeds"]:
+            for example in run["examples"]:
+                handle.write(json.dumps({"seed": run["seed"], **example}) + "\n")
+    return results

@@ -1,0 +1,105 @@
+"""Tables, markdown and plots of a justifiable-policy sweep summary.
+
+Every number is a mean over seeds with its 95% t-interval, shown as
+`mean [low, high]`. Inputs are the plain dicts `experiment.summarize` returns, so this
+module needs neither torch nor the experiment.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = (
+    ("env_return", "env return"),
+    ("judge_preference", "judge pref."),
+    ("ideal_preference", "ideal pref."),
+    ("disagreement", "differs"),
+    ("robustness_greedy", "robust greedy"),
+    ("robustness_minimax", "robust minimax"),
+    ("robustness_learned", "robust learned"),
+    ("robustness_random", "robust random"),
+)
+
+
+def cell(interval: list[float]) -> str:
+    mean, low, high = interval
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def rich_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"Justifiable policies: mean [95% CI] over {summary['n_seeds']} seeds")
+    table.add_column("lambda", justify="right")
+    for _, label in COLUMNS:
+        table.add_column(label, justify="right")
+    for lam, metrics in summary["per_lambda"].items():
+        table.add_row(lam, *(cell(metrics[key]) for key, _ in COLUMNS))
+    return table
+
+
+def table_text(summary: dict[str, Any], width: int = 200) -> str:
+    console = Console(record=True, width=width, file=io.StringIO())
+    console.print(rich_table(summary))
+    return console.export_text()
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """A markdown report: the per-lambda table, judge accuracies and reference returns."""
+    header = "| lambda | " + " | ".join(label for _, label in COLUMNS) + " |"
+    lines = [
+        f"# Justifiable policies ({summary['n_seeds']} seeds, mean [95% t-interval])",
+        "",
+        header,
+        "|" + "---|" * (len(COLUMNS) + 1),
+    ]
+    for lam, metrics in summary["per_lambda"].items():
+        lines.append(f"| {lam} | " + " | ".join(cell(metrics[key]) for key, _ in COLUMNS) + " |")
+    lines += ["", "Judge held-out pairwise accuracy:", ""]
+    lines += [f"- {name}: {cell(value)}" for name, value in summary["judge_accuracy"].items()]
+    lines += ["", "Reference environment returns on the same test cases:", ""]
+    lines += [f"- {name}: {cell(value)}" for name, value in summary["references"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict[str, Any], path: str | Path) -> Path:
+    """Three panels against lambda: env return, judge preferences, arguer robustness."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    per_lambda = summary["per_lambda"]
+    lambdas = [float(lam) for lam in per_lambda]
+    figure = Figure(figsize=(13, 4))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 3)
+
+    def draw(axis: Any, key: str, label: str) -> None:
+        intervals = [per_lambda[lam][key] for lam in per_lambda]
+        means = [i[0] for i in intervals]
+        errors = [[i[0] - i[1] for i in intervals], [i[2] - i[0] for i in intervals]]
+        axis.errorbar(lambdas, means, yerr=errors, marker="o", capsize=3, label=label)
+
+    draw(axes[0], "env_return", "policy")
+    for name, style in (("optimal_return", ":"), ("expert_return", "--")):
+        axes[0].axhline(summary["references"][name][0], linestyle=style, color="grey", label=name)
+    axes[0].set_title("environment return")
+    draw(axes[1], "judge_preference", "proxy judge (debate, L features)")
+    draw(axes[1], "ideal_preference", "ideal judge (full state)")
+    axes[1].axhline(0.5, linestyle=":", color="grey")
+    axes[1].set_title("preference for the policy over the baseline")
+    for name in ("greedy", "minimax", "learned", "random"):
+        draw(axes[2], f"robustness_{name}", name)
+    axes[2].set_title("arguer win rate against the confuser")
+    for axis in axes:
+        axis.set_xlabel("lambda")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    return path
