@@ -33,8 +33,8 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 class _SharedLimit:
     """A concurrency limit shared by all models on one (base URL, model).
 
-    The smallest limit any of them asked for wins. asyncio primitives belong to
-    one event loop, so a semaphore is made lazily for each running loop.
+    asyncio primitives belong to one event loop, so a semaphore is made lazily
+    for each running loop.
     """
 
     def __init__(self, limit: int) -> None:
@@ -54,14 +54,17 @@ _LIMITS: dict[tuple[str, str], _SharedLimit] = {}
 
 
 def shared_limit(base_url: str, model: str, limit: int) -> _SharedLimit:
-    """The process-wide limit for (base_url, model), tightened to `limit` if smaller."""
+    """The process-wide limit for (base_url, model).
+
+    Every model created with the same limit shares it (all roles of a run get the
+    same `--max-connections`). Asking for a different limit starts a new shared
+    limit for later models, e.g. a second run in the same process; models made
+    earlier keep the one they have.
+    """
     key = (base_url.rstrip("/"), model)
     existing = _LIMITS.get(key)
-    if existing is None:
+    if existing is None or existing.limit != limit:
         existing = _LIMITS[key] = _SharedLimit(limit)
-    elif limit < existing.limit:
-        existing.limit = limit
-        existing._semaphores = weakref.WeakKeyDictionary()
     return existing
 
 

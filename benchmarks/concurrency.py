@@ -1,0 +1,169 @@
+"""Concurrency benchmark: many debates against a slow OpenAI-compatible server.
+
+Workload: 64 debates of 4 dependent steps each (two debaters taking turns for two
+rounds, no verdict), every step one request to llm-katan's echo backend with
+`--latency-ms 100`. If debates run concurrently, the run should take about one
+critical path (steps x latency), not debates x steps x latency.
+
+The script starts its own llm-katan on a free loopback port and stops it at the
+end. It runs the engine in this process (one warm-up debate first, untimed),
+times `Engine.run` over the 64 debates with no connection limit, then again with
+`max_connections=1` (the sequential baseline), and prints one JSON object:
+`debates`, `steps`, `latency_ms`, `wall_s`, `critical_path_s`,
+`ratio_vs_critical_path`, `sequential_wall_s`, `speedup_vs_sequential`.
+
+Run from the repository root: `python benchmarks/concurrency.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from debate.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.scenario import load_scenarios  # noqa: E402
+from debate.spec import load_protocol  # noqa: E402
+from debate.transcript import RunStore  # noqa: E402
+
+DEBATES = 64
+STEPS = 4
+LATENCY_MS = 100
+MODEL = "katan-echo"
+
+PROTOCOL = """\
+name: chain4
+description: Two debaters take turns for two rounds; four dependent speeches, no verdict.
+roles:
+  debater_a: {agent: debater, defends: 0}
+  debater_b: {agent: debater, defends: 1}
+rounds:
+  - repeat: 2
+    speak: [debater_a, debater_b]
+swap: false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_katan(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """llm-katan echo with the benchmark latency, enough server concurrency for all."""
+    katan = Path(sys.executable).with_name("llm-katan")
+    command = [
+        str(katan) if katan.exists() else (shutil.which("llm-katan") or "llm-katan"),
+        *("--model", MODEL, "--backend", "echo", "--host", "127.0.0.1"),
+        *("--port", str(port := free_port()), "--latency-ms", str(LATENCY_MS)),
+        *("--max-concurrent", str(4 * DEBATES), "--log-level", "warning"),
+        *("--stats-file", str(workdir / "katan-stats.json"), "--disable-dashboard"),
+    ]
+    log = (workdir / "katan.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"llm-katan exited: {(workdir / 'katan.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("llm-katan did not start in 120 s")
+
+
+def write_inputs(workdir: Path, n: int, tag: str) -> tuple[Path, Path]:
+    protocol = workdir / "chain4.yaml"
+    protocol.write_text(PROTOCOL)
+    scenarios = workdir / f"scenarios-{tag}.jsonl"
+    with scenarios.open("w") as handle:
+        for i in range(n):
+            row = {
+                "id": f"{tag}-{i}",
+                "question": f"Is statement {i} true?",
+                "answers": ["yes", "no"],
+                "correct_index": i % 2,
+            }
+            handle.write(json.dumps(row) + "\n")
+    return protocol, scenarios
+
+
+def timed_run(workdir: Path, base_url: str, n: int, tag: str, max_connections: int | None) -> float:
+    """Wall seconds of `Engine.run` over `n` debates, with a run store as `debate run` has."""
+    protocol_path, scenarios_path = write_inputs(workdir, n, tag)
+    bundle = load_protocol(str(protocol_path))
+    scenarios = load_scenarios(str(scenarios_path))
+    options: dict[str, Any] = {}
+    if max_connections is not None:
+        options["max_connections"] = max_connections
+    bindings = ModelBindings({"": f"openai/{MODEL}"}, base_urls={"": base_url}, options=options)
+    plans = plan_units(bundle, scenarios, seed=0, swap=False)
+    store = RunStore(workdir / f"run-{tag}")
+    engine = Engine(bundle, bindings, store=store, concurrency=n)
+
+    async def go() -> float:
+        try:
+            started = time.perf_counter()
+            records = await engine.run(plans)
+            wall = time.perf_counter() - started
+        finally:
+            await bindings.aclose()
+        if len(records) != n or engine.failures:
+            raise SystemExit(f"{tag}: {len(records)} of {n} debates, failures: {engine.failures}")
+        steps = {len(record["messages"]) for record in records}
+        if steps != {STEPS}:
+            raise SystemExit(f"{tag}: expected {STEPS} steps per debate, got {steps}")
+        return wall
+
+    try:
+        return asyncio.run(go())
+    finally:
+        store.close()
+
+
+def main() -> None:
+    os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-placeholder")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
+    process, base_url = start_katan(workdir)
+    try:
+        timed_run(workdir, base_url, 1, "warmup", None)
+        wall = timed_run(workdir, base_url, DEBATES, "concurrent", None)
+        sequential = timed_run(workdir, base_url, DEBATES, "sequential", 1)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+    critical = STEPS * LATENCY_MS / 1000
+    result = {
+        "debates": DEBATES,
+        "steps": STEPS,
+        "latency_ms": LATENCY_MS,
+        "wall_s": round(wall, 3),
+        "critical_path_s": critical,
+        "ratio_vs_critical_path": round(wall / critical, 3),
+        "sequential_wall_s": round(sequential, 3),
+        "speedup_vs_sequential": round(sequential / wall, 2),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
