@@ -19,10 +19,11 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from debate.errors import DebateInputError
 from debate.events import Event, TextDelta, TurnFinished, TurnStarted
-from debate.models.base import ChatMessage, Completion, GenerateConfig, Model, Usage
+from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
 from debate.quotes import check_quotes, render_checks
 from debate.scenario import Scenario
 from debate.spec import AgentSpec, Bundle, JudgeSpec
@@ -39,11 +40,28 @@ def compile_template(source: str) -> jinja2.Template:
     return _ENVIRONMENT.from_string(source)
 
 
-def render(source: str, variables: dict[str, Any], where: str) -> str:
+@lru_cache(maxsize=1024)
+def template_names(source: str) -> frozenset[str]:
+    """The variable names a template reads."""
     try:
-        return compile_template(source).render(variables).strip()
+        return frozenset(jinja2.meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
+    except jinja2.TemplateSyntaxError:
+        return frozenset({"round"})
+
+
+def render(source: str, variables: dict[str, Any], where: str) -> str:
+    """Render a template. `variables` must already hold the environment's globals
+    (see `with_globals`): the context is shared, not copied, which keeps this cheap."""
+    try:
+        template = compile_template(source)
+        context = template.new_context(variables, shared=True)
+        return "".join(template.root_render_func(context)).strip()
     except jinja2.TemplateError as exc:
         raise DebateInputError(f"{where}: template error: {exc}") from exc
+
+
+def with_globals(variables: dict[str, Any]) -> dict[str, Any]:
+    return {**_ENVIRONMENT.globals, **variables}
 
 
 def derive_seed(*parts: object) -> int:
@@ -112,12 +130,15 @@ class UnitContext:
     verdicts: list[Verdict] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Usage] = field(default_factory=dict)
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    listening: bool = True
     round: int = 0
     stop_reason: str | None = None
     calls: int = 0
     rng: random.Random = field(init=False)
     _judge_views: dict[int, str] = field(default_factory=dict)
+    _constants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _systems: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -136,11 +157,13 @@ class UnitContext:
 
     # ----- templates -------------------------------------------------------------------
 
-    def template_variables(self, role: str) -> dict[str, Any]:
+    def _role_constants(self, role: str) -> dict[str, Any]:
+        """Template variables that do not change while the unit runs (computed once)."""
         scenario = self.scenario
         bound = self.roles[role]
         labels = self.labels
-        variables: dict[str, Any] = {
+        constants: dict[str, Any] = {
+            **_ENVIRONMENT.globals,
             "question": scenario.question,
             "answers": scenario.answers,
             "labels": labels,
@@ -152,28 +175,57 @@ class UnitContext:
             "params": {**self.bundle.protocol.params, **bound.params},
             "role": role,
             "name": bound.speaker,
-            "round": self.round,
             "total_rounds": self.total_rounds,
             "word_limit": self.word_limit(role),
             "variant": self.variant,
             "speakers": {name: other.speaker for name, other in self.roles.items()},
         }
-        defended = self.defends.get(role)
-        if defended is not None and scenario.answers:
-            variables["my_answer"] = scenario.answers[defended]
-            variables["my_label"] = labels[defended]
-            others = [i for i in range(len(scenario.answers)) if i != defended]
-            variables["other_answers"] = [scenario.answers[i] for i in others]
-            variables["opponent_answer"] = scenario.answers[others[0]] if others else ""
-            variables["opponent_label"] = labels[others[0]] if others else ""
-        variables.update(self.variables)
         for hidden_field, roles in self.bundle.protocol.hidden_from.items():
             if role in roles:
                 if hidden_field.startswith("fields."):
-                    variables["fields"].pop(hidden_field.removeprefix("fields."), None)
+                    constants["fields"].pop(hidden_field.removeprefix("fields."), None)
                 else:
+                    constants[hidden_field] = None
+        return constants
+
+    def template_variables(self, role: str) -> dict[str, Any]:
+        constants = self._constants.get(role)
+        if constants is None:
+            constants = self._constants[role] = self._role_constants(role)
+        variables = dict(constants)
+        variables["round"] = self.round
+        defended = self.defends.get(role)
+        answers = self.scenario.answers
+        if defended is not None and answers:
+            labels = variables["labels"]
+            others = [i for i in range(len(answers)) if i != defended]
+            variables["my_answer"] = answers[defended]
+            variables["my_label"] = labels[defended]
+            variables["other_answers"] = [answers[i] for i in others]
+            variables["opponent_answer"] = answers[others[0]] if others else ""
+            variables["opponent_label"] = labels[others[0]] if others else ""
+        if self.variables:
+            variables.update(self.variables)
+            for hidden_field, roles in self.bundle.protocol.hidden_from.items():
+                if role in roles and hidden_field in self.variables:
                     variables[hidden_field] = None
         return variables
+
+    def system_prompt(self, role: str) -> str:
+        """The role's rendered system prompt; re-rendered only when its inputs change."""
+        source = self.roles[role].spec.system
+        used = template_names(source)
+        key = (
+            self.round if "round" in used else None,
+            self.defends.get(role),
+            repr(self.variables) if self.variables else "",
+        )
+        cached = self._systems.get(role)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = self.render(role, self.roles[role].spec.system)
+        self._systems[role] = (key, text)
+        return text
 
     def word_limit(self, role: str) -> int | None:
         return self.bundle.protocol.word_limit or getattr(self.roles[role].spec, "word_limit", None)
@@ -212,21 +264,21 @@ class UnitContext:
                 turns.append(("user", f"{message.speaker}: {text}"))
         if instruction:
             turns.append(("user", instruction))
-        chat = [ChatMessage(role="system", content=system or self.render(role, bound.spec.system))]
+        merged: list[list[str]] = [["system", system or self.system_prompt(role)]]
         for kind, content in turns:
-            if chat[-1].role == kind and kind != "system":
-                chat[-1] = ChatMessage(
-                    role=chat[-1].role, content=f"{chat[-1].content}\n\n{content}"
-                )
+            if merged[-1][0] == kind:
+                merged[-1][1] = f"{merged[-1][1]}\n\n{content}"
             else:
-                chat.append(ChatMessage(role=kind, content=content))  # type: ignore[arg-type]
-        return chat
+                merged.append([kind, content])
+        return [ChatMessage(kind, text) for kind, text in merged]  # type: ignore[arg-type]
 
     # ----- calling models --------------------------------------------------------------
 
     def next_seed(self) -> int:
+        """The seed of the unit's next model call (a cheap integer mix, stable across runs)."""
         self.calls += 1
-        return derive_seed(self.seed, self.calls)
+        mixed = (self.seed * 0x9E3779B1 + self.calls * 0x85EBCA77) & 0xFFFFFFFF
+        return mixed ^ (mixed >> 15)
 
     async def complete(
         self,
@@ -238,16 +290,19 @@ class UnitContext:
     ) -> Completion:
         """Call a role's model, emitting turn events and counting usage."""
         bound = self.roles[role]
-        self.emit(TurnStarted(self.unit_id, self.round, role, bound.speaker, kind))
         on_delta = None
-        if stream:
+        if self.listening:
+            self.emit(TurnStarted(self.unit_id, self.round, role, bound.speaker, kind))
+        if stream and self.listening:
             unit_id = self.unit_id
 
             def on_delta(piece: str) -> None:
                 self.emit(TextDelta(unit_id, role, piece))
 
         completion = await bound.model.generate(chat, config, on_delta)
-        self.usage[role] = self.usage.get(role, Usage()) + completion.usage
+        counts = self.usage.setdefault(role, {"prompt_tokens": 0, "completion_tokens": 0})
+        counts["prompt_tokens"] += completion.usage.prompt_tokens
+        counts["completion_tokens"] += completion.usage.completion_tokens
         return completion
 
     def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:
@@ -288,16 +343,17 @@ class UnitContext:
             meta=meta or {},
         )
         self.messages.append(message)
-        self.emit(
-            TurnFinished(
-                self.unit_id,
-                self.round,
-                role,
-                bound.speaker,
-                kind,
-                text,
-                tuple((q.text, q.verified) for q in quotes),
-                completion_tokens,
+        if self.listening:
+            self.emit(
+                TurnFinished(
+                    self.unit_id,
+                    self.round,
+                    role,
+                    bound.speaker,
+                    kind,
+                    text,
+                    tuple((q.text, q.verified) for q in quotes),
+                    completion_tokens,
+                )
             )
-        )
         return message

@@ -251,6 +251,7 @@ class Engine:
             roles=roles,
             seed=plan.seed,
             emit=self.emit,
+            listening=bool(self.subscribers),
             total_rounds=total_rounds,
             epoch=plan.repeat,
             variant=plan.variant,
@@ -331,6 +332,6 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
         "rounds": ctx.round,
         "state": ctx.state,
         "models": {name: bound.model.name for name, bound in ctx.roles.items()},
-        "usage": {name: usage.model_dump() for name, usage in ctx.usage.items()},
+        "usage": ctx.usage,
         "timing": {"wall_s": round(wall_s, 4)},
     }

@@ -48,7 +48,8 @@ class Recorder:
                 return reply(messages, config) if callable(reply) else reply
             if config.choices:
                 return "Answer: A"
-            return f"{name} says <quote>forty-two ships</quote> and more, turn {len(self.chats[name])}."
+            turn = len(self.chats[name])
+            return f"{name} says <quote>forty-two ships</quote> and more, turn {turn}."
 
         return ScriptedModel(name=name, responder=responder)
 

@@ -7,13 +7,15 @@ configuration into a `Completion` (text, optional choice logprobs, usage).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One chat message. A plain dataclass: views build many of these per turn."""
 
     role: Literal["system", "user", "assistant"]
     content: str

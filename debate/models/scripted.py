@@ -70,7 +70,7 @@ class ScriptedModel:
     def _default(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Completion:
         last = messages[-1].content if messages else ""
         key = _digest(self.name, str(config.seed), str(len(messages)), last)
-        usage = Usage(prompt_tokens=sum(len(m.content) // 4 for m in messages))
+        prompt_tokens = sum(len(m.content) for m in messages) // 4
         if config.choices:
             logits = [((key >> (8 * i)) & 0xFF) / 64.0 for i in range(len(config.choices))]
             top = max(logits)
@@ -82,7 +82,7 @@ class ScriptedModel:
                 text=text,
                 model=self.name,
                 choice_logprobs=logprobs,
-                usage=usage.model_copy(update={"completion_tokens": 2}),
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=2),
             )
         first = _PHRASES[key % len(_PHRASES)]
         second = _PHRASES[
@@ -94,7 +94,8 @@ class ScriptedModel:
         return Completion(
             text=text,
             model=self.name,
-            usage=usage.model_copy(update={"completion_tokens": len(words)}),
+            choice_logprobs=None,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words)),
         )
 
     async def aclose(self) -> None:
