@@ -299,9 +299,11 @@ class Engine:
 
 def _message_record(message: Message) -> dict[str, Any]:
     data = message.model_dump()
-    for key in ("quotes", "meta", "visible_to"):
+    for key in ("quotes", "meta"):
         if not data[key]:
             del data[key]
+    if data["visible_to"] is None:
+        del data["visible_to"]
     return data
 
 
