@@ -34,19 +34,29 @@ def cell(interval: list[float]) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def compact_cell(interval: list[float]) -> str:
+    """`mean ±half-width` of a (mean, low, high) interval, for narrow terminals."""
+    mean, low, high = interval
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} ±{(high - low) / 2:.3f}"
+
+
 def rich_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"Justifiable policies: mean [95% CI] over {summary['n_seeds']} seeds")
+    title = f"Justifiable policies: mean ±95% CI half-width over {summary['n_seeds']} seeds"
+    table = Table(title=title)
     table.add_column("lambda", justify="right")
     for _, label in COLUMNS:
         table.add_column(label, justify="right")
     for lam, metrics in summary["per_lambda"].items():
-        table.add_row(lam, *(cell(metrics[key]) for key, _ in COLUMNS))
+        table.add_row(lam, *(compact_cell(metrics[key]) for key, _ in COLUMNS))
     return table
 
 
 def table_text(summary: dict[str, Any], width: int = 200) -> str:
     console = Console(record=True, width=width, file=io.StringIO())
     console.print(rich_table(summary))
+    console.print("\n".join(accuracy_and_references(summary)))
     return console.export_text()
 
 
@@ -61,11 +71,16 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     for lam, metrics in summary["per_lambda"].items():
         lines.append(f"| {lam} | " + " | ".join(cell(metrics[key]) for key, _ in COLUMNS) + " |")
-    lines += ["", "Judge held-out pairwise accuracy:", ""]
+    return "\n".join([*lines, *accuracy_and_references(summary)]) + "\n"
+
+
+def accuracy_and_references(summary: dict[str, Any]) -> list[str]:
+    """Judge accuracies and reference returns as markdown list lines."""
+    lines = ["", "Judge held-out pairwise accuracy:", ""]
     lines += [f"- {name}: {cell(value)}" for name, value in summary["judge_accuracy"].items()]
     lines += ["", "Reference environment returns on the same test cases:", ""]
     lines += [f"- {name}: {cell(value)}" for name, value in summary["references"].items()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot(summary: dict[str, Any], path: str | Path) -> Path:

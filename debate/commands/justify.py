@@ -1,0 +1,62 @@
+"""`debate train justifiable`: justifiable policies trained with evidence-debate rewards.
+
+`debate train justifiable --lambda 0.0,0.25,0.5,0.75,1.0 --seeds 5 --out DIR [--quick]`
+runs the lambda sweep of `debate.justify.experiment` on the bundled synthetic decision
+environment (CPU, minutes) and writes results.json, table.txt, report.md,
+justifiable.png, judges/*.pt and debates.jsonl into DIR. torch is imported only when
+the command runs.
+
+The `train` group is shared with other training commands: this module uses
+`debate.cli.train_app` when the core defines one, else an already registered `train`
+group, else registers one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import debate.cli as cli
+from debate.cli import app, console, fail
+
+
+def _train_group() -> typer.Typer:
+    shared = getattr(cli, "train_app", None)
+    if isinstance(shared, typer.Typer):
+        return shared
+    for group in app.registered_groups:
+        if group.name == "train" and isinstance(group.typer_instance, typer.Typer):
+            return group.typer_instance
+    group_app = typer.Typer(help="Train policies with debate-based rewards.", no_args_is_help=True)
+    app.add_typer(group_app, name="train")
+    return group_app
+
+
+train_app = _train_group()
+
+
+@train_app.command("justifiable")
+def justifiable_command(
+    lambdas: Annotated[
+        str, typer.Option("--lambda", help="Comma-separated lambdas in [0, 1] (0 = baseline).")
+    ] = "0.0,0.25,0.5,0.75,1.0",
+    seeds: Annotated[int, typer.Option(help="Independent seeds; CIs are over seeds.")] = 5,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/justifiable"),
+    quick: Annotated[bool, typer.Option(help="Small sizes for a smoke run (seconds).")] = False,
+) -> None:
+    """Train justifiable policies with r = (1 - lambda) r_env + lambda r_debate and report."""
+    from debate.justify.experiment import parse_lambdas, train_justifiable
+    from debate.justify.report import rich_table
+
+    try:
+        parsed = parse_lambdas(lambdas)
+    except ValueError as error:
+        fail(str(error))
+        return
+    if seeds < 1:
+        fail("--seeds: must be at least 1")
+    results = train_justifiable(parsed, seeds, out, quick=quick, progress=console.log)
+    console.print(rich_table(results["summary"]))
+    console.print(f"wrote {out}/results.json, table.txt, report.md, justifiable.png, debates.jsonl")
