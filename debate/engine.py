@@ -278,17 +278,18 @@ class Engine:
         except DebateInputError:
             raise
         except Exception as exc:  # a unit that fails is recorded, never dropped
-            failure = {
+            error = f"{type(exc).__name__}: {exc}"
+            failure: dict[str, Any] = {
                 "id": plan.id,
                 "scenario_id": scenario.id,
-                "error": f"{type(exc).__name__}: {exc}",
+                "error": error,
                 "rounds_done": ctx.round,
                 "time": time.time(),
             }
             self.failures.append(failure)
             if self.store is not None:
                 self.store.append_failure(failure)
-            self.emit(UnitFailed(plan.id, failure["error"]))
+            self.emit(UnitFailed(plan.id, error))
             return
         record = build_record(plan, ctx, time.perf_counter() - started)
         if self.store is not None:

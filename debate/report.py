@@ -109,7 +109,7 @@ def _count(values: Any) -> dict[str, int]:
 
 
 def _fmt(estimate: dict[str, Any] | Estimate) -> str:
-    data = estimate.as_dict() if isinstance(estimate, Estimate) else estimate
+    data: dict[str, Any] = estimate.as_dict() if isinstance(estimate, Estimate) else estimate
     if data.get("value") is None:
         return "n/a"
     lo, hi = data["ci95"]
