@@ -1,0 +1,534 @@
+"""Justifiability rewards: a policy's answer debated against an alternative, judged, scored.
+
+Given a question, the policy's answer and an alternative answer (the scenario's other
+answer, a baseline policy's answer, or a fixed string), `DebateRewarder` builds a
+two-answer `Scenario` ``[policy, alternative]`` and runs the declared protocol
+(`debate` by default; any protocol with a final verdict, e.g. `consultancy`) in both
+answer orders through one `Engine` run, so the reward never depends on who speaks
+first and every debate of a batch shares the batched model backends. The judge's
+final verdicts become the debate reward (`unit_reward`, averaged over the two orders):
+
+| mode | one judged order | invalid verdict (counted) |
+|---|---|---|
+| `zero_sum` | +1 policy preferred, -1 alternative preferred, 0 tie | 0 |
+| `prob_diff` | p(policy) - p(alternative) | 0 |
+| `log_score` | log max(p(policy), 1e-6) | log 0.5 |
+
+An invalid or failed verdict counts as "the judge could not decide" (p = 0.5 each).
+A policy answer that equals the alternative after normalisation is not debated: it
+is a tie. The reward is mixed with an environment reward, r = (1 - lam) * r_env +
+lam * r_debate, where r_env defaults to `correctness` against the gold answers.
+
+TRL reward functions: `DebateReward` (sync), `AsyncDebateReward`, `correctness_reward`.
+verl: `verl_compute_score`. The HTTP server for OpenRLHF lives in `debate.serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from debate.errors import DebateInputError
+
+RewardMode = Literal["zero_sum", "prob_diff", "log_score"]
+MODES: tuple[str, ...] = ("zero_sum", "prob_diff", "log_score")
+LOG_FLOOR = 1e-6
+
+
+# ---------------------------------------------------------------- reward arithmetic
+
+
+@dataclass(frozen=True)
+class JudgedOrder:
+    """One judged answer order: the judge's probabilities for each side (None: invalid)."""
+
+    p_policy: float | None
+    p_alternative: float | None
+    swapped: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.p_policy is not None and self.p_alternative is not None
+
+
+def unit_reward(mode: str, order: JudgedOrder) -> float:
+    """The debate reward of one judged order; an invalid verdict counts as p = 0.5 each."""
+    p_policy = order.p_policy if order.valid else 0.5
+    p_alternative = order.p_alternative if order.valid else 0.5
+    assert p_policy is not None and p_alternative is not None
+    if mode == "zero_sum":
+        return float((p_policy > p_alternative) - (p_policy < p_alternative))
+    if mode == "prob_diff":
+        return p_policy - p_alternative
+    if mode == "log_score":
+        return math.log(max(p_policy, LOG_FLOOR))
+    raise DebateInputError(f"--reward: unknown mode '{mode}' (known: {', '.join(MODES)})")
+
+
+def debate_reward(mode: str, orders: Sequence[JudgedOrder]) -> float:
+    """The swap-averaged debate reward; no judged order at all is a tie."""
+    if not orders:
+        return unit_reward(mode, JudgedOrder(None, None))
+    return sum(unit_reward(mode, order) for order in orders) / len(orders)
+
+
+def mix(r_env: float, r_debate: float, lam: float) -> float:
+    """r = (1 - lam) * r_env + lam * r_debate."""
+    return (1.0 - lam) * r_env + lam * r_debate
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans({char: " " for char in string.punctuation})
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, punctuation and articles removed, whitespace collapsed."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+
+
+def correctness(answer: str, gold: Sequence[str], incorrect: Sequence[str] = ()) -> float:
+    """1.0 when the answer matches a gold answer after normalisation, else 0.0.
+
+    A match is equality, or a gold answer appearing as whole words inside the answer
+    while no incorrect answer does (so "Paris, of course" matches "Paris", but an
+    answer naming both a gold and an incorrect answer does not).
+    """
+    said = f" {normalize_answer(answer)} "
+    golds = [g for g in (normalize_answer(x) for x in gold) if g]
+    wrongs = [w for w in (normalize_answer(x) for x in incorrect) if w]
+    if said.strip() in golds:
+        return 1.0
+    if said.strip() in wrongs:
+        return 0.0
+    contains_gold = any(f" {g} " in said for g in golds)
+    contains_wrong = any(f" {w} " in said for w in wrongs)
+    return 1.0 if contains_gold and not contains_wrong else 0.0
+
+
+# ---------------------------------------------------------------- running the debates
+
+
+class RewardItem(BaseModel):
+    """One policy answer to score. `alternative` None means: take it from the settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    answer: str
+    alternative: str | None = None
+    gold: list[str] = Field(default_factory=list)
+    incorrect: list[str] = Field(default_factory=list)
+    story: str | None = None
+
+
+class RewardSettings(BaseModel):
+    """How rewards are computed; shared by the TRL functions, the server and the trainer.
+
+    `alternative`: `other` (each item carries its own: a dataset column or a label),
+    `fixed:TEXT`, or `baseline:MODEL` (that model's answer to the question).
+    `speech_tokens` caps every agent's `max_tokens` (debate cost during RL).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str = "debate"
+    judge: str = "local"
+    debater: str = "local"
+    mode: RewardMode = "zero_sum"
+    lam: float = Field(default=1.0, ge=0.0, le=1.0)
+    alternative: str = "other"
+    seed: int = 0
+    concurrency: int = Field(default=64, ge=1)
+    speech_tokens: int | None = Field(default=None, ge=1)
+    baseline_tokens: int = Field(default=64, ge=1)
+    base_url: str | None = None
+    store: Path | None = None
+
+
+@dataclass
+class ItemResult:
+    reward: float
+    r_debate: float
+    r_env: float
+    orders: list[JudgedOrder]
+    debated: bool
+    alternative: str
+
+
+@dataclass
+class RewardBatch:
+    """Rewards of one batch, with the counts behind the logged rates."""
+
+    results: list[ItemResult] = field(default_factory=list)
+    units: int = 0
+    invalid: int = 0
+    wins: int = 0
+    losses: int = 0
+    identical: int = 0
+    missing_gold: int = 0
+
+    @property
+    def rewards(self) -> list[float]:
+        return [r.reward for r in self.results]
+
+    @property
+    def win_rate(self) -> float:
+        """Judged orders won by the policy among valid judged orders (ties count half)."""
+        valid = self.units - self.invalid
+        if valid == 0:
+            return 0.0
+        ties = valid - self.wins - self.losses
+        return (self.wins + 0.5 * ties) / valid
+
+    @property
+    def invalid_rate(self) -> float:
+        return self.invalid / self.units if self.units else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        count = max(1, len(self.results))
+        return {
+            "debate/win_rate": self.win_rate,
+            "debate/invalid_rate": self.invalid_rate,
+            "debate/reward": sum(r.r_debate for r in self.results) / count,
+            "env/reward": sum(r.r_env for r in self.results) / count,
+            "debate/judged": float(self.units),
+            "debate/invalid": float(self.invalid),
+        }
+
+
+def _probabilities(record: dict[str, Any]) -> tuple[float, float] | None:
+    final = record.get("final_verdict")
+    if not final or not final.get("valid") or not final.get("probs"):
+        return None
+    probs = final["probs"]
+    return (probs[1], probs[0]) if record["swap"] else (probs[0], probs[1])
+
+
+EnvReward = Callable[[RewardItem], float]
+
+
+def default_env_reward(item: RewardItem) -> float:
+    return correctness(item.answer, item.gold, item.incorrect)
+
+
+class DebateRewarder:
+    """Scores batches of `RewardItem`s by running their debates through one `Engine` run."""
+
+    def __init__(
+        self,
+        settings: RewardSettings | None = None,
+        *,
+        env_reward: EnvReward | None = None,
+        model_options: dict[str, Any] | None = None,
+    ) -> None:
+        from debate.engine import ModelBindings
+        from debate.spec import load_protocol
+
+        self.settings = settings or RewardSettings()
+        self.env_reward = env_reward or default_env_reward
+        self.bundle = load_protocol(self.settings.protocol)
+        if self.bundle.protocol.verdict is None:
+            raise DebateInputError(
+                f"{self.bundle.source}: verdict: a reward protocol needs a final verdict"
+            )
+        if self.settings.speech_tokens is not None:
+            cap = self.settings.speech_tokens
+            for name, agent in self.bundle.agents.items():
+                limited = min(agent.max_tokens, cap)
+                self.bundle.agents[name] = agent.model_copy(update={"max_tokens": limited})
+        bindings = {
+            role: self.settings.judge if declared.judge is not None else self.settings.debater
+            for role, declared in self.bundle.protocol.roles.items()
+        }
+        base_urls = {"": self.settings.base_url} if self.settings.base_url else None
+        options = dict(model_options or {})
+        self.bindings = ModelBindings(bindings, base_urls=base_urls, options=options)
+        self._baseline_options = options
+        self._kind, _, self._alternative_value = self.settings.alternative.partition(":")
+        if self._kind not in ("other", "fixed", "baseline") or (
+            self._kind != "other" and not self._alternative_value
+        ):
+            raise DebateInputError(
+                f"--alternative: '{self.settings.alternative}': expected other, fixed:TEXT "
+                "or baseline:MODEL"
+            )
+        self._baseline_answers: dict[str, str] = {}
+        self._store: Any = None
+        self._batches = itertools.count()
+
+    async def _alternatives(self, items: Sequence[RewardItem]) -> list[str]:
+        if self._kind == "fixed":
+            return [self._alternative_value] * len(items)
+        if self._kind == "other":
+            missing = [i for i, item in enumerate(items) if item.alternative is None]
+            if missing:
+                raise DebateInputError(
+                    f"item {missing[0]}: alternative: missing (give each item an alternative "
+                    "answer, or use --alternative fixed:TEXT / baseline:MODEL)"
+                )
+            return [item.alternative or "" for item in items]
+        from debate.models import ChatMessage, GenerateConfig, create_model
+
+        model = create_model(self._alternative_value, **self._baseline_options)
+        config = GenerateConfig(
+            max_tokens=self.settings.baseline_tokens, temperature=0.0, seed=self.settings.seed
+        )
+        todo = sorted({item.question for item in items} - set(self._baseline_answers))
+        replies = await asyncio.gather(
+            *(model.generate([ChatMessage(role="user", content=q)], config) for q in todo)
+        )
+        self._baseline_answers.update(
+            (q, reply.text.strip()) for q, reply in zip(todo, replies, strict=True)
+        )
+        return [self._baseline_answers[item.question] for item in items]
+
+    async def score(self, items: Sequence[RewardItem]) -> RewardBatch:
+        """Rewards for `items` (in order); all their debates run concurrently."""
+        from debate.engine import Engine, plan_units
+        from debate.scenario import Scenario
+
+        alternatives = await self._alternatives(items)
+        batch_id = next(self._batches)
+        scenarios = []
+        for index, (item, alternative) in enumerate(zip(items, alternatives, strict=True)):
+            if normalize_answer(item.answer) == normalize_answer(alternative):
+                continue
+            scenarios.append(
+                Scenario(
+                    id=f"b{batch_id}-{index}",
+                    question=item.question,
+                    answers=[item.answer, alternative],
+                    story=item.story,
+                    source="reward",
+                )
+            )
+        plans = plan_units(self.bundle, scenarios, seed=self.settings.seed, swap=True)
+        engine = Engine(
+            self.bundle,
+            self.bindings,
+            store=self._open_store(),
+            concurrency=self.settings.concurrency,
+        )
+        records = await engine.run(plans)
+        judged: dict[str, list[JudgedOrder]] = {s.id: [] for s in scenarios}
+        for record in records:
+            p_policy, p_alternative = _probabilities(record) or (None, None)
+            order = JudgedOrder(p_policy, p_alternative, swapped=record["swap"])
+            judged[record["scenario_id"]].append(order)
+        for failure in engine.failures:  # a unit that failed is an invalid verdict
+            judged[failure["scenario_id"]].append(JudgedOrder(None, None))
+        return self._collect(items, alternatives, judged, f"b{batch_id}-")
+
+    def _collect(
+        self,
+        items: Sequence[RewardItem],
+        alternatives: list[str],
+        judged: dict[str, list[JudgedOrder]],
+        prefix: str,
+    ) -> RewardBatch:
+        batch = RewardBatch()
+        lam = self.settings.lam
+        for index, (item, alternative) in enumerate(zip(items, alternatives, strict=True)):
+            orders = judged.get(f"{prefix}{index}")
+            debated = orders is not None
+            orders = orders or []
+            batch.identical += not debated
+            for order in orders:
+                batch.units += 1
+                if not order.valid:
+                    batch.invalid += 1
+                elif unit_reward("zero_sum", order) > 0:
+                    batch.wins += 1
+                elif unit_reward("zero_sum", order) < 0:
+                    batch.losses += 1
+            r_debate = debate_reward(self.settings.mode, orders)
+            r_env = 0.0
+            if lam < 1.0:
+                batch.missing_gold += not item.gold
+                r_env = self.env_reward(item)
+            batch.results.append(
+                ItemResult(mix(r_env, r_debate, lam), r_debate, r_env, orders, debated, alternative)
+            )
+        return batch
+
+    def _open_store(self) -> Any:
+        if self.settings.store is None:
+            return None
+        if self._store is None:
+            from debate.transcript import RunStore
+
+            self._store = RunStore(self.settings.store)
+        return self._store
+
+    async def aclose(self) -> None:
+        await self.bindings.aclose()
+
+
+# ---------------------------------------------------------------- TRL reward functions
+
+
+def _text(value: Any) -> str:
+    """Text of a TRL prompt or completion: a string, or chat messages (the last one's)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        content = value.get("content", "")
+        if isinstance(content, list):
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return str(content)
+    if isinstance(value, list) and value:
+        return _text(value[-1])
+    return ""
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+class _TrlReward:
+    """Shared parts of the TRL reward functions: dataset columns in, metrics out.
+
+    Columns read from TRL's `**kwargs` (one value per completion): `question` (else the
+    prompt's text), `alternative`, `gold` (or `correct_answers`), `incorrect` (or
+    `incorrect_answers`), `story`.
+    """
+
+    __name__ = "debate_reward"
+
+    def __init__(
+        self,
+        settings: RewardSettings | None = None,
+        *,
+        rewarder: DebateRewarder | None = None,
+        env_reward: EnvReward | None = None,
+        model_options: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        settings = (settings or RewardSettings()).model_copy(update=overrides)
+        self.rewarder = rewarder or DebateRewarder(
+            settings, env_reward=env_reward, model_options=model_options
+        )
+        self.last: RewardBatch | None = None
+
+    @staticmethod
+    def items(
+        prompts: Sequence[Any], completions: Sequence[Any], columns: dict[str, Any]
+    ) -> list[RewardItem]:
+        def column(*names: str) -> list[Any]:
+            for name in names:
+                if columns.get(name) is not None:
+                    return list(columns[name])
+            return [None] * len(completions)
+
+        rows = zip(
+            prompts,
+            completions,
+            column("question"),
+            column("alternative"),
+            column("gold", "correct_answers"),
+            column("incorrect", "incorrect_answers"),
+            column("story"),
+            strict=True,
+        )
+        return [
+            RewardItem(
+                question=question or _text(prompt),
+                answer=_text(completion).strip(),
+                alternative=alternative,
+                gold=_strings(gold),
+                incorrect=_strings(incorrect),
+                story=story or None,
+            )
+            for prompt, completion, question, alternative, gold, incorrect, story in rows
+        ]
+
+    def report(self, batch: RewardBatch, columns: dict[str, Any]) -> list[float]:
+        self.last = batch
+        log_metric = columns.get("log_metric")
+        if callable(log_metric):
+            for name, value in batch.metrics().items():
+                log_metric(name, value)
+        log_extra = columns.get("log_extra")
+        if callable(log_extra):
+            log_extra("r_debate", [r.r_debate for r in batch.results])
+            log_extra("r_env", [r.r_env for r in batch.results])
+        return batch.rewards
+
+
+class AsyncDebateReward(_TrlReward):
+    """`GRPOTrainer(reward_funcs=[AsyncDebateReward(...)])`; TRL awaits it on its own loop."""
+
+    async def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float]:
+        batch = await self.rewarder.score(self.items(prompts, completions, columns))
+        return self.report(batch, columns)
+
+
+class DebateReward(_TrlReward):
+    """`GRPOTrainer(reward_funcs=[DebateReward(...)])`: a plain (synchronous) reward function.
+
+    Its debates run on one background event loop kept for the object's lifetime, so the
+    models' micro-batchers persist across batches; it also works inside a running loop.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            import threading
+
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="debate-reward", daemon=True).start()
+            self._loop = loop
+        return self._loop
+
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float]:
+        items = self.items(prompts, completions, columns)
+        future = asyncio.run_coroutine_threadsafe(
+            self.rewarder.score(items), self._background_loop()
+        )
+        return self.report(future.result(), columns)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.rewarder.aclose(), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+
+
+def correctness_reward(
+    prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+) -> list[float]:
+    """A TRL environment reward: `correctness` of each completion against its gold column."""
+    items = _TrlReward.items(prompts, completions, columns)
+    return [correctness(item.answer, item.gold, item.incorrect) for item in items]
+
+
+def verl_compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+) -> float:
+    """verl's `custom_reward_function`: one solution's reward (see `debate.serve.verl_score`)."""
+    from debate.serve import verl_score
+
+    return verl_score(data_source, solution_str, ground_truth, extra_info)
