@@ -245,7 +245,7 @@ class LoadedModel:
 
 
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
-_INSTANCES: dict[tuple[str, str, str, float, int], LocalModel] = {}
+_INSTANCES: dict[tuple[str, str, str, str, float, int], LocalModel] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -300,7 +300,7 @@ class LocalModel:
 
 def _checkpoint(rest: str) -> tuple[Path, str]:
     if not rest:
-        return embedded_checkpoint_dir(), "local"
+        return embedded_checkpoint_dir().resolve(), "local"
     path = Path(rest).expanduser()
     if not (path / "config.json").is_file():
         raise DebateInputError(
@@ -324,7 +324,7 @@ def create(rest: str = "", **options: Any) -> LocalModel:
     if window < 0 or max_batch < 1:
         raise DebateInputError("--model: batch_window_ms must be >= 0 and max_batch_size >= 1")
     load_key = (str(path), str(device), str(dtype))
-    key = (*load_key, window, max_batch)
+    key = (name, *load_key, window, max_batch)
     with _REGISTRY_LOCK:
         instance = _INSTANCES.get(key)
         if instance is None:
