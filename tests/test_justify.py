@@ -24,7 +24,6 @@ from debate.justify.experiment import (  # noqa: E402
     JustifiableConfig,
     parse_lambdas,
     run_justifiable,
-    t_interval,
 )
 from debate.justify.game import (  # noqa: E402
     debate_reward,
@@ -42,6 +41,7 @@ from debate.justify.judge import (  # noqa: E402
     train_judge,
 )
 from debate.justify.policy import QTraining, fit_q  # noqa: E402
+from debate.justify.report import t_interval  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from debate.justify.arguers import (
@@ -40,6 +39,7 @@ from debate.justify.judge import (
     train_judge,
 )
 from debate.justify.policy import QPolicy, QTraining, fit_q
+from debate.justify.report import summarize
 
 DEFAULT_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 ARGUER_NAMES = ("random", "greedy", "minimax", "learned")
@@ -50,9 +50,9 @@ METRICS = (
     "disagreement",
     "expert_agreement",
     *(f"robustness_{name}" for name in ARGUER_NAMES),
+    "ideal_reward_env_return",
+    "ideal_reward_ideal_preference",
 )
-# two-sided 95% Student-t quantiles by degrees of freedom
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,6 @@ class JustifiableConfig:
     judge_epochs: int = 12
     q_epochs: int = 40
     torch_threads: int = 1
-
-
-def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """(mean, low, high): a 95% Student-t interval; a single value has a zero-width one."""
-    array = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
-    if array.size == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(array.mean())
-    if array.size == 1:
-        return (mean, mean, mean)
-    half = _T95.get(array.size - 1, 1.96) * float(array.std(ddof=1)) / math.sqrt(array.size)
-    return (mean, mean - half, mean + half)
 
 
 def _win_rate(outcome: torch.Tensor) -> float:
@@ -109,6 +97,15 @@ def _debate_outcome(
     return result.outcome
 
 
+@torch.no_grad()
+def _ideal_outcome(
+    ideal: JudgeMLP, states: torch.Tensor, mine: torch.Tensor, theirs: torch.Tensor
+) -> torch.Tensor:
+    """The full-state judge's zero-sum verdict (no debate needed: it sees everything)."""
+    margin = ideal.margin(states, torch.ones_like(states, dtype=torch.bool), mine, theirs)
+    return torch.where(mine == theirs, 0.0, torch.sign(margin))
+
+
 def _evaluate(
     env: DecisionEnv,
     config: JustifiableConfig,
@@ -125,10 +122,7 @@ def _evaluate(
     preference = _debate_outcome(
         proxy, states, actions, baseline_actions, greedy, greedy, config.num_reveals, seed
     )
-    full = torch.ones_like(states, dtype=torch.bool)
-    with torch.no_grad():
-        ideal_margin = ideal.margin(states, full, actions, baseline_actions)
-    ideal_outcome = torch.where(actions == baseline_actions, 0.0, torch.sign(ideal_margin))
+    ideal_outcome = _ideal_outcome(ideal, states, actions, baseline_actions)
     metrics = {
         "env_return": float(env.env_reward(states.numpy(), actions.numpy()).mean()),
         "judge_preference": _win_rate(preference),
@@ -205,16 +199,13 @@ def run_seed(
     )
     logged_states = torch.from_numpy(logged.states)
     logged_actions = torch.from_numpy(logged.actions)
+    baseline_logged = baseline.act(logged_states)
+    greedy = arguers["greedy"]
     r_debate = _debate_outcome(
-        proxy,
-        logged_states,
-        logged_actions,
-        baseline.act(logged_states),
-        arguers["greedy"],
-        arguers["greedy"],
-        L,
-        base + 4,
+        proxy, logged_states, logged_actions, baseline_logged, greedy, greedy, L, base + 4
     )
+    r_ideal = _ideal_outcome(ideal, logged_states, logged_actions, baseline_logged)
+    outcomes = torch.from_numpy(logged.outcomes)
     test_states = torch.from_numpy(env.sample_states(config.test_cases, base + 5))
     baseline_test = baseline.act(test_states)
     test_np = test_states.numpy()
@@ -225,17 +216,27 @@ def run_seed(
         "random_return": float(probabilities.mean()),
     }
     per_lambda: dict[str, dict[str, float]] = {}
-    for lam in config.lambdas:
+
+    def fit(reward: torch.Tensor, lam: float) -> QPolicy:
         if lam == 0.0:
-            policy = baseline
-        else:
-            rewards = mix_rewards(torch.from_numpy(logged.outcomes), r_debate, lam).numpy()
-            policy = fit_q(
-                logged.states, logged.actions, rewards, env.num_actions, seed, q_training
-            )
-        per_lambda[f"{lam:g}"] = _evaluate(
+            return baseline
+        mixed = mix_rewards(outcomes, reward, lam).numpy()
+        return fit_q(logged.states, logged.actions, mixed, env.num_actions, seed, q_training)
+
+    for lam in config.lambdas:
+        policy = fit(r_debate, lam)
+        metrics = _evaluate(
             env, config, policy, baseline_test, test_states, (proxy, ideal), arguers, base + 6
         )
+        # reference: the same learner rewarded by the ideal (full-state) judge instead
+        ideal_actions = fit(r_ideal, lam).act(test_states)
+        metrics["ideal_reward_env_return"] = float(
+            env.env_reward(test_np, ideal_actions.numpy()).mean()
+        )
+        metrics["ideal_reward_ideal_preference"] = _win_rate(
+            _ideal_outcome(ideal, test_states, ideal_actions, baseline_test)
+        )
+        per_lambda[f"{lam:g}"] = metrics
         say(
             f"seed {seed}: lambda {lam:g} "
             + ", ".join(
@@ -278,31 +279,6 @@ def _example_debates(
     return [result.record(i, picked, env.feature_names, env.action_names) for i in range(len(rows))]
 
 
-def summarize(seeds: list[dict[str, Any]], lambdas: Sequence[float]) -> dict[str, Any]:
-    """Mean and 95% t-interval over seeds of every metric, per lambda."""
-    table: dict[str, dict[str, list[float]]] = {}
-    for lam in lambdas:
-        key = f"{lam:g}"
-        table[key] = {
-            metric: list(t_interval([run["lambdas"][key][metric] for run in seeds]))
-            for metric in METRICS
-        }
-    accuracy = {
-        name: list(t_interval([run["judge_accuracy"][name] for run in seeds]))
-        for name in seeds[0]["judge_accuracy"]
-    }
-    references = {
-        name: list(t_interval([run["references"][name] for run in seeds]))
-        for name in seeds[0]["references"]
-    }
-    return {
-        "per_lambda": table,
-        "judge_accuracy": accuracy,
-        "references": references,
-        "n_seeds": len(seeds),
-    }
-
-
 def run_justifiable(
     lambdas: Sequence[float] = DEFAULT_LAMBDAS,
     seeds: int = 5,
@@ -320,7 +296,7 @@ def run_justifiable(
         runs = [run_seed(config, seed, judge_dir, progress) for seed in range(seeds)]
     finally:
         torch.set_num_threads(previous_threads)
-    return {"config": asdict(config), "seeds": runs, "summary": summarize(runs, config.lambdas)}
+    return {"config": asdict(config), "seeds": runs, "summary": summarize(runs)}
 
 
 QUICK = JustifiableConfig(

@@ -1,20 +1,25 @@
 """Tables, markdown and plots of a justifiable-policy sweep summary.
 
-Every number is a mean over seeds with its 95% t-interval, shown as
-`mean [low, high]`. Inputs are the plain dicts `experiment.summarize` returns, so this
-module needs neither torch nor the experiment.
+Every number is a mean over seeds with its 95% Student-t interval (with 5 seeds a
+percentile bootstrap would be too narrow), shown as `mean [low, high]`. `summarize`
+turns the per-seed result dicts of `experiment.run_seed` into that summary; the rest
+renders it. This module needs neither torch nor the experiment.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+# two-sided 95% Student-t quantiles by degrees of freedom
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 COLUMNS = (
     ("env_return", "env return"),
     ("judge_preference", "judge pref."),
@@ -24,7 +29,45 @@ COLUMNS = (
     ("robustness_minimax", "robust minimax"),
     ("robustness_learned", "robust learned"),
     ("robustness_random", "robust random"),
+    ("ideal_reward_env_return", "ideal-reward env return"),
+    ("ideal_reward_ideal_preference", "ideal-reward ideal pref."),
 )
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high): a 95% Student-t interval; a single value has a zero-width one."""
+    array = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if array.size == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(array.mean())
+    if array.size == 1:
+        return (mean, mean, mean)
+    half = _T95.get(array.size - 1, 1.96) * float(array.std(ddof=1)) / math.sqrt(array.size)
+    return (mean, mean - half, mean + half)
+
+
+def summarize(seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and 95% t-interval over seeds of every metric, per lambda."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for key, first in seeds[0]["lambdas"].items():
+        table[key] = {
+            metric: list(t_interval([run["lambdas"][key][metric] for run in seeds]))
+            for metric in first
+        }
+    accuracy = {
+        name: list(t_interval([run["judge_accuracy"][name] for run in seeds]))
+        for name in seeds[0]["judge_accuracy"]
+    }
+    references = {
+        name: list(t_interval([run["references"][name] for run in seeds]))
+        for name in seeds[0]["references"]
+    }
+    return {
+        "per_lambda": table,
+        "judge_accuracy": accuracy,
+        "references": references,
+        "n_seeds": len(seeds),
+    }
 
 
 def cell(interval: list[float]) -> str:
@@ -106,6 +149,7 @@ def plot(summary: dict[str, Any], path: str | Path) -> Path:
     axes[0].set_title("environment return")
     draw(axes[1], "judge_preference", "proxy judge (debate, L features)")
     draw(axes[1], "ideal_preference", "ideal judge (full state)")
+    draw(axes[1], "ideal_reward_ideal_preference", "ideal judge, policy trained on its reward")
     axes[1].axhline(0.5, linestyle=":", color="grey")
     axes[1].set_title("preference for the policy over the baseline")
     for name in ("greedy", "minimax", "learned", "random"):
