@@ -78,25 +78,30 @@ def _logsumexp(values: Sequence[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
+def _get(obj: Any, key: str) -> Any:
+    """A field of a parsed JSON dict or of an SDK object."""
+    if obj is None:
+        return None
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _first_token_top(logprobs: Any) -> list[tuple[str, float]] | None:
     """The (token, logprob) alternatives of the first generated token, if present."""
-    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    content = _get(logprobs, "content")
     if not content:
         return None
     first = content[0]
-    alternatives = getattr(first, "top_logprobs", None) or []
-    pairs = [(str(alt.token), float(alt.logprob)) for alt in alternatives]
-    if not pairs and getattr(first, "token", None) is not None:
-        pairs = [(str(first.token), float(first.logprob))]
+    alternatives = _get(first, "top_logprobs") or []
+    pairs = [(str(_get(alt, "token")), float(_get(alt, "logprob"))) for alt in alternatives]
+    if not pairs and _get(first, "token") is not None:
+        pairs = [(str(_get(first, "token")), float(_get(first, "logprob")))]
     return pairs or None
 
 
 def _usage(raw: Any) -> Usage:
-    if raw is None:
-        return Usage()
     return Usage(
-        prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
+        prompt_tokens=int(_get(raw, "prompt_tokens") or 0),
+        completion_tokens=int(_get(raw, "completion_tokens") or 0),
     )
 
 
@@ -289,13 +294,27 @@ class OpenAIModel:
         timeout: float,
     ) -> Completion:
         request = self._request(messages, config)
-        create: Any = self._client().chat.completions.create
+        client = self._client()
         if on_delta is None:
-            response = await create(**request, timeout=timeout)
-            choice = response.choices[0] if response.choices else None
-            text = (choice.message.content or "") if choice is not None else ""
-            top = _first_token_top(choice.logprobs) if choice is not None else None
-            return self._completion(text, top, config, _usage(response.usage))
+            # The SDK's generic POST skips its typed request transform and response
+            # model (several ms of CPU per call); auth, base URL and the mapping of
+            # HTTP errors to `APIStatusError` stay the SDK's.
+            raw = await client.post(
+                "/chat/completions",
+                body=request,
+                cast_to=httpx.Response,
+                options={"timeout": timeout},
+            )
+            try:
+                data = raw.json()
+            except ValueError as exc:
+                raise ModelError(f"{self.name}: the server sent invalid JSON") from exc
+            choices = _get(data, "choices") or []
+            choice = choices[0] if choices else None
+            text = _get(_get(choice, "message"), "content") or ""
+            top = _first_token_top(_get(choice, "logprobs"))
+            return self._completion(str(text), top, config, _usage(_get(data, "usage")))
+        create: Any = client.chat.completions.create
         request["stream"] = True
         if self.supports_stream_usage:
             request["stream_options"] = {"include_usage": True}
