@@ -204,6 +204,8 @@ class Check(Step):
         )
         raws: list[str] = []
         retry = DEFAULT_CHECK_RETRY.format(yes=yes_no[0], no=yes_no[1])
+        if spec.retry_instruction != JudgeSpec.model_fields["retry_instruction"].default:
+            retry = ctx.render(role, spec.retry_instruction)  # the judge's own wording
         for attempt in range(1, spec.retries + 2):
             completion = await ctx.complete(role, chat, config, kind="check", stream=False)
             raws.append(completion.text)
