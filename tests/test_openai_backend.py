@@ -185,6 +185,20 @@ def test_max_connections_keeps_below_server_max_inflight(katan: KatanFactory) ->
     assert a.stats.retries == b.stats.retries == 0
 
 
+def test_waiting_for_a_connection_slot_does_not_spend_the_retry_budget(
+    katan: KatanFactory,
+) -> None:
+    server = katan(latency_ms=300, max_concurrent=16)
+    # 8 requests through 1 connection queue for about 2.4 s, more than the 1 s budget.
+    m = model(server.base_url, max_connections=1, retry_budget_s=1.0, timeout_s=5.0)
+
+    async def queued():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(m.generate(HELLO, GenerateConfig()) for _ in range(8)))
+
+    assert len(run_closing(m, queued)) == 8
+    assert m.stats.failures == 0
+
+
 def test_without_limit_overload_503s_are_retried(katan: KatanFactory) -> None:
     server = katan(max_inflight=2, latency_ms=30, max_concurrent=16)
     m = model(server.base_url, max_retries=30, backoff_base_s=0.02, backoff_max_s=0.3)

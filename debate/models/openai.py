@@ -14,6 +14,7 @@ logged, never part of `repr`, an error message or a cache key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -109,7 +110,15 @@ def _usage(raw: Any) -> Usage:
 
 
 class OpenAIModel:
-    """Chat completions against one OpenAI-compatible endpoint and model."""
+    """Chat completions against one OpenAI-compatible endpoint and model.
+
+    Options: `base_url`, `api_key` (else `OPENAI_BASE_URL` / `OPENAI_API_KEY`; a
+    placeholder key when only a base URL is given), `max_retries` (6),
+    `retry_budget_s` (120: time spent in attempts and backoff, not in waiting for
+    a connection slot), `timeout_s` (60 per attempt), `max_connections` (None: no
+    limit; else shared by all models on this base URL and model), backoff
+    `backoff_base_s` / `backoff_max_s`, and `top_logprobs` (20) for choices.
+    """
 
     def __init__(
         self,
@@ -224,47 +233,55 @@ class OpenAIModel:
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
         self.stats.requests += 1
-        deadline = time.monotonic() + self.retry_budget_s
+        spent = 0.0  # seconds in attempts and backoff; waiting for a slot is not counted
         attempt = 0
         while True:
             attempt += 1
             self.stats.attempts += 1
-            remaining = deadline - time.monotonic()
-            timeout = max(0.001, min(self.timeout_s, remaining))
-            try:
-                if self._limit is None:
+            slot = self._limit.semaphore() if self._limit is not None else contextlib.nullcontext()
+            async with slot:
+                started = time.monotonic()
+                timeout = max(0.001, min(self.timeout_s, self.retry_budget_s - spent))
+                try:
                     return await self._once(messages, config, on_delta, timeout)
-                async with self._limit.semaphore():
-                    return await self._once(messages, config, on_delta, timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._disable_unsupported(exc, config, on_delta):
-                    attempt -= 1  # a feature probe, not a failure
-                    continue
-                retryable, reason = classify_error(exc)
-                reason = self._redact(reason)
-                cause = None if self._key_getter.key in str(exc) else exc
-                if not retryable:
-                    self.stats.failures += 1
-                    raise ModelError(f"{self.name}: {reason} (not retried)") from cause
-                if attempt > self.max_retries:
-                    self.stats.failures += 1
-                    raise ModelError(
-                        f"{self.name}: gave up after {attempt} attempts "
-                        f"(max_retries={self.max_retries}): {reason}"
-                    ) from cause
-                delay = backoff_delay(
-                    attempt, self.backoff_base_s, self.backoff_max_s, retry_after_from(exc)
-                )
-                if time.monotonic() + delay > deadline:
-                    self.stats.failures += 1
-                    raise ModelError(
-                        f"{self.name}: gave up after {attempt} attempts "
-                        f"(retry budget {self.retry_budget_s:g}s spent): {reason}"
-                    ) from cause
-                self.stats.note_retry(delay, reason)
-                await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = exc
+                finally:
+                    spent += time.monotonic() - started
+            if self._disable_unsupported(error, config, on_delta):
+                attempt -= 1  # a feature probe, not a failure
+                continue
+            delay = self._next_delay(error, attempt, spent)
+            self.stats.note_retry(delay, self._redact(classify_error(error)[1]))
+            await asyncio.sleep(delay)
+            spent += delay
+
+    def _next_delay(self, error: Exception, attempt: int, spent: float) -> float:
+        """Seconds to wait before the next attempt, or raise `ModelError` to give up."""
+        retryable, reason = classify_error(error)
+        reason = self._redact(reason)
+        cause = None if self._key_getter.key in str(error) else error
+        if not retryable:
+            self.stats.failures += 1
+            raise ModelError(f"{self.name}: {reason} (not retried)") from cause
+        if attempt > self.max_retries:
+            self.stats.failures += 1
+            raise ModelError(
+                f"{self.name}: gave up after {attempt} attempts "
+                f"(max_retries={self.max_retries}): {reason}"
+            ) from cause
+        delay = backoff_delay(
+            attempt, self.backoff_base_s, self.backoff_max_s, retry_after_from(error)
+        )
+        if spent + delay > self.retry_budget_s:
+            self.stats.failures += 1
+            raise ModelError(
+                f"{self.name}: gave up after {attempt} attempts "
+                f"(retry budget {self.retry_budget_s:g}s spent): {reason}"
+            ) from cause
+        return delay
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key in error messages (llm-katan does): hide it."""
