@@ -1,0 +1,476 @@
+"""`debate bench`: judge-accuracy sweeps and debater tournaments, with a combined report.
+
+An experiment (`experiments/*.yaml`, or CLI flags) is a grid of protocols × judge models ×
+debater models × scenario sets × seeds. Each cell is an ordinary run directory under
+`OUT/cells/`, made by `debate.runner.execute_run`, so a cell resumes like `debate run
+--resume` and can be inspected with `debate report`. Protocols without speaking roles
+(direct-qa, oracle-qa) ignore the debater axis and run once per judge.
+
+An optional `tournament` plays debater configurations (a model, an agent declaration, a
+best-of-N setting) against each other in a two-seat protocol, round-robin or Swiss; each
+match is a run directory under `OUT/tournament/`. Ratings come from
+`debate.bench_report.debater_ratings`; the report lands in `OUT/report.md`, `OUT/bench.json`
+and `OUT/plots/*.png`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.console import Console
+
+from debate import library
+from debate.errors import DebateInputError
+from debate.spec import load_protocol, pydantic_lines, read_yaml
+
+Labelled = dict[str, str]
+
+
+def _labelled(value: Any) -> Any:
+    """`[a, b]` or `{label: a}` → `{label: a}`; list entries label themselves."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return {safe_name(str(item)): str(item) for item in value}
+    return value
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe label: `openai/gpt-4o` → `openai-gpt-4o`."""
+    stem = Path(text).stem if text.endswith((".yaml", ".yml", ".csv", ".jsonl")) else text
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", stem).strip("-") or "x"
+
+
+class DebaterConfig(BaseModel):
+    """A tournament entrant: a model, optionally another agent declaration or best-of-N."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model: str = "scripted"
+    agent: str | None = None
+    best_of: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0)
+
+
+class Tournament(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["round-robin", "swiss"] = "round-robin"
+    protocol: str = "debate"
+    judge: str = "scripted"
+    scenarios: str = "truthfulqa-sample"
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    rounds: int = Field(default=3, ge=1, description="Swiss rounds")
+    both_seats: bool = True
+    self_play: bool = False
+    debaters: list[DebaterConfig]
+
+    @field_validator("debaters")
+    @classmethod
+    def _distinct(cls, value: list[DebaterConfig]) -> list[DebaterConfig]:
+        names = [d.name for d in value]
+        if len(value) < 2:
+            raise ValueError("needs at least two debater configurations")
+        if len(set(names)) != len(names):
+            raise ValueError("debater names must be distinct")
+        return value
+
+
+class Experiment(BaseModel):
+    """An `EXPERIMENT.yaml`: the grid, its run options and an optional tournament."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "bench"
+    description: str = ""
+    out: str | None = None
+    protocols: list[str] = Field(default_factory=list)
+    judges: Labelled = Field(default_factory=lambda: {"scripted": "scripted"})
+    debaters: Labelled = Field(default_factory=lambda: {"scripted": "scripted"})
+    scenarios: Labelled = Field(default_factory=lambda: {"truthfulqa-sample": "truthfulqa-sample"})
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    limit: int | None = Field(default=None, ge=1)
+    swap: bool | None = None
+    concurrency: int = Field(default=32, ge=1)
+    bindings: dict[str, str] = Field(default_factory=dict)
+    cache: bool = False
+    resamples: int = Field(default=2000, ge=100)
+    tournament: Tournament | None = None
+
+    @field_validator("judges", "debaters", "scenarios", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        return _labelled(value)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+
+def load_experiment(path: Path) -> Experiment:
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise DebateInputError(*pydantic_lines(path, exc)) from exc
+
+
+class Cell(BaseModel):
+    protocol: str
+    judge: str
+    debaters: str
+    scenarios: str
+    seed: int
+    bindings: dict[str, str]
+    source: str
+    dir: str
+
+
+def plan_cells(experiment: Experiment, out: Path) -> list[Cell]:
+    """Every cell of the grid, in a stable order; checks protocols and bindings first."""
+    if not experiment.protocols:
+        raise DebateInputError("experiment: protocols: list at least one protocol")
+    cells: list[Cell] = []
+    for protocol in experiment.protocols:
+        bundle = load_protocol(protocol)
+        roles = bundle.protocol.roles
+        speakers = [name for name, role in roles.items() if role.agent is not None]
+        debaters = experiment.debaters if speakers else {"-": ""}
+        for judge_label, judge in experiment.judges.items():
+            for debater_label, debater in debaters.items():
+                bindings = {
+                    name: judge if role.judge is not None else debater
+                    for name, role in roles.items()
+                }
+                for key, model in experiment.bindings.items():
+                    matched = [
+                        n for n in roles if n == key or n.startswith(key + "_")
+                    ]  # same prefix rule as --model
+                    if not matched:
+                        raise DebateInputError(
+                            f"experiment: bindings.{key}: matches no role of {protocol}"
+                        )
+                    bindings.update(dict.fromkeys(matched, model))
+                for scenario_label, source in experiment.scenarios.items():
+                    for seed in experiment.seeds:
+                        name = ".".join(
+                            [
+                                safe_name(bundle.protocol.name),
+                                f"judge={judge_label}",
+                                f"debaters={debater_label}",
+                                scenario_label,
+                                f"seed={seed}",
+                            ]
+                        )
+                        cells.append(
+                            Cell(
+                                protocol=protocol,
+                                judge=judge_label,
+                                debaters=debater_label,
+                                scenarios=scenario_label,
+                                seed=seed,
+                                bindings=bindings,
+                                source=source,
+                                dir=str(out / "cells" / name),
+                            )
+                        )
+    return cells
+
+
+def _has_records(directory: Path) -> bool:
+    path = directory / "transcripts.jsonl"
+    return path.exists() and path.stat().st_size > 0
+
+
+def run_cell(
+    cell: Cell,
+    experiment: Experiment,
+    *,
+    resume: bool,
+    protocol_path: str | None = None,
+    console: Console | None = None,
+) -> float:
+    """Run (or resume) one cell's run directory; returns the wall seconds it took now."""
+    from debate.runner import RunOptions, execute_run
+
+    options = RunOptions(
+        protocol=protocol_path or cell.protocol,
+        scenarios=cell.source,
+        bindings=cell.bindings,
+        limit=experiment.limit if protocol_path is None else None,
+        seed=cell.seed,
+        out=Path(cell.dir),
+        resume=resume,
+        concurrency=experiment.concurrency,
+        swap=experiment.swap,
+        cache=experiment.cache,
+        show=False,
+    )
+    if protocol_path is not None and experiment.tournament is not None:
+        options.limit = experiment.tournament.limit
+    quiet = console or Console(file=io.StringIO(), width=160)
+    started = time.perf_counter()
+    execute_run(options, quiet)
+    return time.perf_counter() - started
+
+
+def _cell_wall(directory: Path, measured: float | None) -> float:
+    """Wall seconds of the invocation that ran the cell's units (kept across resumes)."""
+    marker = directory / "bench-cell.json"
+    previous = json.loads(marker.read_text("utf-8")).get("wall_s", 0.0) if marker.exists() else 0.0
+    total = float(previous) + (measured or 0.0)
+    marker.write_text(json.dumps({"wall_s": round(total, 3)}) + "\n", "utf-8")
+    return total
+
+
+# ---------------------------------------------------------------- tournaments
+
+
+def _seats(protocol: str) -> tuple[str, str]:
+    bundle = load_protocol(protocol)
+    seats = [
+        name
+        for name, role in bundle.protocol.roles.items()
+        if role.agent is not None and isinstance(role.defends, int)
+    ]
+    if len(seats) != 2:
+        raise DebateInputError(
+            f"tournament: protocol: '{protocol}' needs exactly two speaking roles with a fixed "
+            f"'defends' (found {len(seats)})"
+        )
+    return seats[0], seats[1]
+
+
+def _derived_protocol(
+    tournament: Tournament, seat_configs: dict[str, DebaterConfig], folder: Path
+) -> Path:
+    """A copy of the protocol whose seats use each entrant's agent declaration."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = read_yaml(library.resolve("protocols", tournament.protocol))
+    for seat, config in seat_configs.items():
+        role = data["roles"][seat]
+        agent_name = config.agent or role["agent"]
+        agent = read_yaml(library.resolve("agents", agent_name))
+        agent.setdefault("name", Path(agent_name).stem)
+        if config.best_of is not None:
+            agent["best_of"] = config.best_of
+        if config.temperature is not None:
+            agent["temperature"] = config.temperature
+        agent_path = folder / f"agent-{safe_name(config.name)}.yaml"
+        agent_path.write_text(yaml.safe_dump(agent, sort_keys=False), "utf-8")
+        role["agent"] = str(agent_path.resolve())
+    names = "-vs-".join(safe_name(c.name) for c in seat_configs.values())
+    path = folder / f"protocol-{names}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    return path.resolve()
+
+
+def _swiss_pairs(
+    names: list[str], ratings: dict[str, float], played: set[frozenset[str]]
+) -> list[tuple[str, str]]:
+    """Pair neighbours by current rating, avoiding rematches where possible; odd one sits out."""
+    order = sorted(names, key=lambda n: (-ratings.get(n, 0.0), names.index(n)))
+    pairs: list[tuple[str, str]] = []
+    while len(order) > 1:
+        first = order.pop(0)
+        partner = next((n for n in order if frozenset((first, n)) not in played), order[0])
+        order.remove(partner)
+        pairs.append((first, partner))
+    return pairs
+
+
+def run_tournament(
+    experiment: Experiment, out: Path, *, resume: bool, run: bool, console: Console
+) -> dict[str, Any]:
+    """Play the tournament's matches (unless `run` is False) and rate the debaters."""
+    from debate.bench_report import debater_ratings
+    from debate.transcript import load_run
+
+    tournament = experiment.tournament
+    assert tournament is not None
+    seat_a, seat_b = _seats(tournament.protocol)
+    configs = {d.name: d for d in tournament.debaters}
+    judge_roles = [
+        n for n, r in load_protocol(tournament.protocol).protocol.roles.items() if r.judge
+    ]
+    folder = out / "tournament"
+    games: list[tuple[str, str, list[dict[str, Any]]]] = []
+
+    def play(a: str, b: str, prefix: str = "") -> None:
+        name = f"{prefix}{safe_name(a)}--vs--{safe_name(b)}"
+        directory = folder / name
+        if run:
+            protocol_path = _derived_protocol(
+                tournament, {seat_a: configs[a], seat_b: configs[b]}, folder / "_declarations"
+            )
+            bindings = {seat_a: configs[a].model, seat_b: configs[b].model}
+            bindings.update(dict.fromkeys(judge_roles, tournament.judge))
+            cell = Cell(
+                protocol=tournament.protocol,
+                judge=tournament.judge,
+                debaters=f"{a} vs {b}",
+                scenarios=tournament.scenarios,
+                seed=tournament.seed,
+                bindings=bindings,
+                source=tournament.scenarios,
+                dir=str(directory),
+            )
+            started = time.perf_counter()
+            run_cell(cell, experiment, resume=resume, protocol_path=str(protocol_path))
+            seconds = time.perf_counter() - started
+            console.print(f"  match {name}: {seconds:.1f} s", highlight=False, markup=False)
+        if _has_records(directory):
+            games.append((a, b, load_run(directory)[0]))
+
+    def seatings(a: str, b: str) -> list[tuple[str, str]]:
+        return [(a, b), (b, a)] if tournament.both_seats else [(a, b)]
+
+    names = list(configs)
+    if tournament.format == "round-robin":
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                for x, y in seatings(a, b):
+                    play(x, y)
+    else:
+        played: set[frozenset[str]] = set()
+        for number in range(1, tournament.rounds + 1):
+            current = debater_ratings(games, (seat_a, seat_b), resamples=0)["ratings"]
+            points = {n: e["bradley_terry"]["value"] or 0.0 for n, e in current.items()}
+            for a, b in _swiss_pairs(names, points, played):
+                played.add(frozenset((a, b)))
+                for x, y in seatings(a, b):
+                    play(x, y, prefix=f"r{number}-")
+    if tournament.self_play:
+        for a in names:
+            play(a, a)
+    result = debater_ratings(
+        games, (seat_a, seat_b), resamples=experiment.resamples, seed=tournament.seed
+    )
+    result.update(format=tournament.format, judge=tournament.judge, protocol=tournament.protocol)
+    return result
+
+
+# ---------------------------------------------------------------- the whole benchmark
+
+
+def run_bench(
+    experiment: Experiment,
+    out: Path,
+    *,
+    resume: bool = False,
+    report_only: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run every cell (and the tournament), then write bench.json, report.md and plots."""
+    from debate.bench_report import cell_metrics, markdown_report
+    from debate.plots import write_plots
+    from debate.transcript import load_run
+
+    console = console or Console()
+    cells = plan_cells(experiment, out)
+    if not report_only and not resume:
+        taken = [c.dir for c in cells if _has_records(Path(c.dir))]
+        if taken or any((out / "tournament").glob("*/transcripts.jsonl")):
+            raise DebateInputError(
+                f"--out: {out}: already holds benchmark cells; pass --resume to continue "
+                "or choose another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.yaml").write_text(
+        yaml.safe_dump(experiment.model_dump(), sort_keys=False), "utf-8"
+    )
+    results: list[dict[str, Any]] = []
+    for number, cell in enumerate(cells, 1):
+        directory = Path(cell.dir)
+        measured = None
+        if not report_only:
+            console.print(
+                f"[{number}/{len(cells)}] {cell.protocol} · judge {cell.judge} · debaters "
+                f"{cell.debaters} · {cell.scenarios} · seed {cell.seed}",
+                highlight=False,
+                markup=False,
+            )
+            measured = run_cell(cell, experiment, resume=resume)
+        if not _has_records(directory):
+            console.print(f"  no records in {directory}; left out", highlight=False)
+            continue
+        records, failures = load_run(directory)
+        wall = _cell_wall(directory, measured)
+        metrics = cell_metrics(records, resamples=experiment.resamples)
+        metrics["n_failed"] = len(failures)
+        if not report_only:
+            console.print(
+                f"  {len(records)} units, accuracy {metrics['accuracy']['value']}, {wall:.1f} s",
+                highlight=False,
+            )
+        results.append(
+            {**cell.model_dump(), "metrics": metrics, "wall_s": wall, "_records": records}
+        )
+    pooled = _pooled(results, experiment.resamples)
+    tournament = None
+    if experiment.tournament is not None:
+        console.print("tournament", highlight=False)
+        tournament = run_tournament(
+            experiment, out, resume=resume, run=not report_only, console=console
+        )
+    result = {
+        "name": experiment.name,
+        "description": experiment.description,
+        "cells": [{k: v for k, v in r.items() if k != "_records"} for r in results],
+        "pooled": pooled,
+        "tournament": tournament,
+    }
+    plots = write_plots(result, out / "plots")
+    relative = {title: str(Path(path).relative_to(out)) for title, path in plots.items()}
+    result["plots"] = relative
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    (out / "report.md").write_text(markdown_report(result, relative), "utf-8")
+    _print(result, console)
+    console.print(f"report: {out / 'report.md'}", highlight=False, markup=False)
+    return result
+
+
+def _pooled(results: list[dict[str, Any]], resamples: int) -> list[dict[str, Any]]:
+    """Metrics per protocol × judge over all its cells (questions clustered across cells)."""
+    from debate.bench_report import cell_metrics
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        tagged = [
+            {
+                **record,
+                "bench_cell": result["dir"],
+                "bench_cluster": f"{result['scenarios']}/{record['scenario_id']}",
+            }
+            for record in result["_records"]
+        ]
+        groups.setdefault((result["protocol"], result["judge"]), []).extend(tagged)
+    return [
+        {
+            "protocol": protocol,
+            "judge": judge,
+            "metrics": cell_metrics(records, resamples=resamples),
+        }
+        for (protocol, judge), records in groups.items()
+    ]
+
+
+def _print(result: dict[str, Any], console: Console) -> None:
+    from debate.bench_report import cells_table, pooled_table, ratings_table
+
+    console.print(pooled_table(result["pooled"], "protocol × judge: judge metrics (95% CI)"))
+    if len(result["cells"]) > len(result["pooled"]):
+        console.print(cells_table(result["cells"], "cells"))
+    if result.get("tournament"):
+        console.print(ratings_table(result["tournament"]["ratings"], "debater ratings (95% CI)"))
