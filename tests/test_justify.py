@@ -310,3 +310,55 @@ def test_cli_writes_results_table_and_plot(tmp_path: Path) -> None:
     assert (out / "judges" / "proxy_seed0.pt").is_file()
     bad = CliRunner().invoke(app, ["train", "justifiable", "--lambda", "0,2", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+# ---------------------------------------------------------------- engine integration
+
+
+def test_evidence_debate_protocol_runs_in_the_engine(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from debate.cli import _load_commands, app
+    from debate.justify.bridge import write_cases
+
+    _load_commands()
+    cases, judge_file = write_cases(tmp_path / "cases", cases=2, judge_pairs=1500)
+    assert judge_file.is_file()
+    out = tmp_path / "run"
+    args = ["run", "evidence-debate", "--scenarios", str(cases), "--model", "scripted"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    assert len(records) == 4  # 2 cases x both answer orders
+    names = set(DecisionEnv(seed=0).feature_names)
+    for record in records:
+        evidence = [m for m in record["messages"] if m["kind"] == "evidence"]
+        assert len(evidence) == 6
+        features = [m["meta"]["feature"] for m in evidence]
+        assert len(set(features)) == 6 and set(features) <= names
+        assert {m["role"] for m in evidence} == {"arguer_a", "arguer_b"}
+        assert evidence[0]["text"] == f"{features[0]} = {evidence[0]['meta']['value']:.2f}"
+        verdict = record["final_verdict"]
+        assert verdict["valid"] and sum(verdict["probs"]) == pytest.approx(1.0)
+
+
+def test_reveal_step_declaration_errors(tmp_path: Path) -> None:
+    from debate.spec import validate_file
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "roles:\n"
+        "  arguer_a: {agent: debater, defends: 0}\n"
+        "  arguer_b: {agent: debater}\n"
+        "  judge: {judge: qa-judge}\n"
+        "rounds:\n"
+        "  - reveal: [arguer_a, arguer_b]\n"
+        "    arguers: {arguer_c: greedy}\n"
+        "    verdict_role: judge\n"
+        "verdict: judge\n"
+    )
+    problems = "\n".join(validate_file(bad))
+    assert "role 'arguer_b' needs 'defends: 0' or 'defends: 1'" in problems
+    assert "role 'arguer_c' does not reveal" in problems
+    assert "set the protocol's 'verdict' to null" in problems

@@ -1,10 +1,14 @@
-"""`debate train justifiable`: justifiable policies trained with evidence-debate rewards.
+"""`debate train justifiable` and `debate evidence-cases` (issue 10, evidence debates).
 
 `debate train justifiable --lambda 0.0,0.25,0.5,0.75,1.0 --seeds 5 --out DIR [--quick]`
 runs the lambda sweep of `debate.justify.experiment` on the bundled synthetic decision
 environment (CPU, minutes) and writes results.json, table.txt, report.md,
 justifiable.png, judges/*.pt and debates.jsonl into DIR. torch is imported only when
 the command runs.
+
+`debate evidence-cases --out DIR --cases 50` writes synthetic cases (cases.jsonl) and the
+proxy judge they reference (proxy.pt) for `debate run evidence-debate --scenarios
+DIR/cases.jsonl`.
 
 The `train` group is shared with other training commands: this module uses
 `debate.cli.train_app` when the core defines one, else an already registered `train`
@@ -60,3 +64,21 @@ def justifiable_command(
     results = train_justifiable(parsed, seeds, out, quick=quick, progress=console.log)
     console.print(rich_table(results["summary"]))
     console.print(f"wrote {out}/results.json, table.txt, report.md, justifiable.png, debates.jsonl")
+
+
+@app.command("evidence-cases")
+def evidence_cases_command(
+    out: Annotated[Path, typer.Option(help="Folder for cases.jsonl and proxy.pt.")] = Path(
+        "runs/evidence"
+    ),
+    cases: Annotated[int, typer.Option(help="Number of cases.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the cases and the judge.")] = 0,
+) -> None:
+    """Write synthetic cases and their proxy judge for `debate run evidence-debate`."""
+    from debate.justify.bridge import write_cases
+
+    if cases < 1:
+        fail("--cases: must be at least 1")
+    cases_path, judge_path = write_cases(out, cases=cases, seed=seed)
+    console.print(f"wrote {cases_path} and {judge_path}")
+    console.print(f"next: debate run evidence-debate --scenarios {cases_path} --model scripted")
