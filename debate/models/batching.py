@@ -115,6 +115,9 @@ class RowTracker(StoppingCriteria):
         return done  # type: ignore[return-value]
 
     def advance(self, row: Row, token: int) -> None:
+        if row.request.future.cancelled():  # the caller gave up: stop spending on the row
+            row.done = True
+            return
         row.generated += 1
         if token in self.eos_ids:
             self.finish(row)

@@ -24,6 +24,7 @@ tie between two tokens can in principle flip under that noise.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import threading
@@ -114,6 +115,7 @@ class LoadedModel:
         pad = self.tokenizer.pad_token_id
         self.pad_id: int = int(pad if pad is not None else min(eos) if eos else 0)
         self.lock = threading.Lock()
+        self.keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self._labels: dict[str, list[list[int]]] = {}
 
     def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
@@ -176,12 +178,9 @@ class LoadedModel:
         """One forward pass; resolve label-only replies, return rows to continue greedily."""
         ids, mask = self.pad([row.prompt_ids for row in rows])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = {"logits_to_keep": 1} if self.keeps_logits else {}  # skip full-sequence logits
         output = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=False,
-            logits_to_keep=1,
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **extra
         )
         logprobs = torch.log_softmax(output.logits[:, -1].float(), dim=-1).cpu()
         continuations: list[Row] = []
@@ -239,9 +238,15 @@ class LoadedModel:
                 logits_processor=processors,
                 stopping_criteria=StoppingCriteriaList([tracker]),
             )
-        finally:
-            for row in rows:  # anything generate ended without telling the tracker
-                tracker.finish(row)
+        except Exception as exc:  # fail this chunk's unanswered rows, keep the batcher alive
+            error = ModelError(f"{name}: generate failed: {exc!r}")
+            for row in rows:
+                if not row.done:
+                    row.done = True
+                    row.request.fail(error)
+            return
+        for row in rows:  # rows generate ended without the tracker seeing their end
+            tracker.finish(row)
 
 
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
