@@ -237,16 +237,12 @@ def test_trl_sync_reward_standard_and_conversational_formats() -> None:
     reward.close()
 
 
-def test_trl_async_reward_and_trl_sees_it_as_async() -> None:
-    from trl.trainer.utils import get_callable_name, is_async_callable
-
+def test_trl_async_reward() -> None:
     reward = AsyncDebateReward(
         judge="scripted/judge",
         debater="scripted/debater",
         model_options={"responder": judge_preferring("Paris", 0.9)},
     )
-    assert is_async_callable(reward) and get_callable_name(reward) == "debate_reward"
-    assert not is_async_callable(DebateReward(judge="scripted", debater="scripted"))
     rewards = asyncio.run(
         reward(["Capital of France?"], ["Paris"], alternative=["London"], completion_ids=[[1]])
     )

@@ -1,0 +1,183 @@
+"""The reward server: a real `debate serve-reward` subprocess on a free loopback port.
+
+Checks the OpenRLHF schema, label forms, concurrent clients, bad requests (4xx with a
+reason, the server keeps serving), verl's `compute_score` through the server and locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from conftest import DEBATE
+
+from debate.rewards import verl_compute_score
+from debate.serve import BadRequest, parse_request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def call(url: str, body: bytes | None = None, method: str = "POST") -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except json.JSONDecodeError:
+            return error.code, text.decode()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [DEBATE, "serve-reward", "--judge", "scripted", "--debater", "scripted"]
+        + ["--lambda", "0.5", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            status, _ = call(url + "/health", method="GET")
+            if status == 200:
+                break
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start: {process.communicate()[0][-2000:]}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def body(queries: list[str], prompts: list[str], labels: list[Any]) -> bytes:
+    return json.dumps({"query": queries, "prompts": prompts, "labels": labels}).encode()
+
+
+def test_health(server: str) -> None:
+    status, reply = call(server + "/health", method="GET")
+    assert status == 200
+    assert reply["status"] == "ok" and reply["protocol"] == "debate" and reply["lambda"] == 0.5
+
+
+def test_get_reward_schema(server: str) -> None:
+    prompts = ["Capital of France? ", "Capital of Italy? ", "Largest ocean? "]
+    queries = [prompts[0] + "Paris", prompts[1] + "Milan", prompts[2] + "the Pacific."]
+    labels = [
+        "London",
+        json.dumps({"gold": "Rome", "alternative": "Rome"}),
+        {"gold": ["Pacific", "Pacific Ocean"], "alternative": "Atlantic"},
+    ]
+    status, reply = call(server + "/get_reward", body(queries, prompts, labels))
+    assert status == 200, reply
+    assert set(reply) == {"rewards", "scores", "extra_logs"}
+    assert len(reply["rewards"]) == 3 and reply["scores"] == reply["rewards"]
+    logs = reply["extra_logs"]
+    assert {"r_debate", "r_env", "invalid", "win_rate", "invalid_rate"} <= set(logs)
+    # zero_sum debate rewards average two orders; λ = 0.5 mixes in correctness
+    assert all(r in (-1.0, -0.5, 0.0, 0.5, 1.0) for r in logs["r_debate"])
+    assert logs["r_env"] == [0.0, 0.0, 1.0]  # item 0 has no gold; Milan is not Rome
+    for reward, r_env, r_debate in zip(
+        reply["rewards"], logs["r_env"], logs["r_debate"], strict=True
+    ):
+        assert reward == pytest.approx(0.5 * r_env + 0.5 * r_debate)
+
+
+def test_concurrent_clients(server: str) -> None:
+    def one(index: int) -> tuple[int, Any]:
+        prompts = [f"Question {index}-{k}? " for k in range(4)]
+        queries = [p + f"answer {k}" for k, p in enumerate(prompts)]
+        return call(server + "/get_reward", body(queries, prompts, ["no"] * 4))
+
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(one, range(16)))
+    assert all(status == 200 and len(reply["rewards"]) == 4 for status, reply in replies)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"prompts": ["a"]}', "query: expected a list of strings"),
+        (b'{"query": "a"}', "query: expected a list of strings"),
+        (b'{"query": ["a", "b"], "prompts": ["a"]}', "prompts: 1 items but query has 2"),
+        (b'{"query": ["a"], "labels": [3]}', "labels[0]: expected a string or an object"),
+        (b'{"query": ["a"], "labels": [{"gold": 1}]}', "labels[0].gold"),
+        (b'{"query": ["a"], "labels": [{"colour": "x"}]}', "unknown key 'colour'"),
+        (b'{"query": ["a"]}', "alternative: missing"),
+    ],
+)
+def test_bad_requests_get_400_and_the_server_survives(
+    server: str, payload: bytes, reason: str
+) -> None:
+    status, reply = call(server + "/get_reward", payload)
+    assert status == 400
+    assert reason in reply["error"]
+    ok, again = call(server + "/get_reward", body(["q a"], ["q "], ["b"]))
+    assert ok == 200 and len(again["rewards"]) == 1
+
+
+def test_wrong_method_and_path(server: str) -> None:
+    assert call(server + "/get_reward", method="GET")[0] == 405
+    assert call(server + "/nothing", b"{}")[0] == 404
+    assert call(server + "/health", method="GET")[0] == 200
+
+
+def test_verl_compute_score_through_the_server(server: str) -> None:
+    score = verl_compute_score(
+        "truthfulqa",
+        "Paris",
+        {"gold": "Paris", "alternative": "London"},
+        {"question": "Capital of France?", "reward_url": server},
+    )
+    assert score in (0.0, 0.25, 0.5, 0.75, 1.0)  # λ = 0.5, correct answer: 0.5 + 0.5 · r_debate
+
+
+def test_verl_compute_score_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEBATE_REWARD_URL", raising=False)
+    monkeypatch.setenv("DEBATE_REWARD_JUDGE", "scripted/invalid")
+    monkeypatch.setenv("DEBATE_REWARD_DEBATER", "scripted")
+    monkeypatch.setenv("DEBATE_REWARD_LAMBDA", "0.5")
+    monkeypatch.setenv("DEBATE_REWARD_ALTERNATIVE", "fixed:I do not know")
+    from debate import serve
+
+    monkeypatch.setattr(serve, "_LOCAL", {})
+    right = verl_compute_score("qa", "Paris.", "Paris", {"question": "Capital of France?"})
+    wrong = verl_compute_score("qa", "Lyon", "Paris", {"question": "Capital of France?"})
+    assert (right, wrong) == (0.5, 0.0)  # the invalid judge makes every debate a tie
+
+
+def test_parse_request_splits_prompt_and_response() -> None:
+    items = parse_request({"query": ["Q? A."], "prompts": ["Q? "], "labels": ["B."]})
+    assert (items[0].question, items[0].answer, items[0].alternative) == ("Q?", "A.", "B.")
+    gold = parse_request({"query": ["x"], "labels": ["g"]}, label_kind="gold")
+    assert gold[0].gold == ["g"] and gold[0].alternative is None
+    with pytest.raises(BadRequest, match="at most"):
+        parse_request({"query": ["x"] * 70000})
