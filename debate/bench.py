@@ -357,8 +357,39 @@ def run_tournament(
     result = debater_ratings(
         games, (seat_a, seat_b), resamples=experiment.resamples, seed=tournament.seed
     )
+    result["warnings"] = _best_of_unused(games, configs, (seat_a, seat_b))
+    for warning in result["warnings"]:
+        console.print(f"warning: {warning}", highlight=False, markup=False)
     result.update(format=tournament.format, judge=tournament.judge, protocol=tournament.protocol)
     return result
+
+
+def _best_of_unused(
+    games: list[tuple[str, str, list[dict[str, Any]]]],
+    configs: dict[str, DebaterConfig],
+    seats: tuple[str, str],
+) -> list[str]:
+    """Entrants declared best-of-N whose speeches carry no best-of record (the speak step
+    of this installation does not consult `best_of`)."""
+    warnings = []
+    for name, config in configs.items():
+        if not config.best_of or config.best_of < 2:
+            continue
+        speeches = [
+            message
+            for a, b, records in games
+            for seat, player in zip(seats, (a, b), strict=True)
+            if player == name
+            for record in records
+            for message in record.get("messages", [])
+            if message.get("role") == seat
+        ]
+        if speeches and not any("best_of" in (m.get("meta") or {}) for m in speeches):
+            warnings.append(
+                f"debater '{name}': best_of {config.best_of} had no effect (no speech records "
+                "candidates; the speak step does not call debate.stepkinds.bestof.best_of_n)"
+            )
+    return warnings
 
 
 # ---------------------------------------------------------------- the whole benchmark

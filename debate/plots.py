@@ -134,7 +134,7 @@ def ratings_plot(ratings: dict[str, Any], path: Path) -> Path:
 def accuracy_vs_rating(ratings: dict[str, Any], path: Path) -> Path:
     """Judge accuracy in each debater's games against its Bradley-Terry rating."""
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, entry in ratings.items():
+    for number, (name, entry) in enumerate(ratings.items()):
         rating, acc = entry["bradley_terry"], entry["judge_accuracy"]
         if rating.get("value") is None or acc.get("value") is None:
             continue
@@ -150,7 +150,7 @@ def accuracy_vs_rating(ratings: dict[str, Any], path: Path) -> Path:
             f"{name} ({entry['judge_accuracy_from']})",
             (rating["value"], acc["value"]),
             textcoords="offset points",
-            xytext=(6, 6),
+            xytext=(6, 6 + 11 * (number % 3)),
             fontsize=8,
         )
     ax.set_ylim(0, 1.05)
