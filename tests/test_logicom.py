@@ -415,3 +415,18 @@ def test_fallacy_turns_bad_header_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DebateInputError) as info:
         detection_items(bad)
     assert info.value.lines == [f"{bad}: header: missing fallacy, response"]
+
+
+@needs_turns
+def test_fallacy_detection_command_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--data", str(TURNS), "--per-class", "2", "--model", "scripted", "--out", str(out)]
+    result = cli("fallacy-detection", *args, "--json")
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output[result.output.index('{\n  "accuracy"') :])
+    assert [stats["per_class"][cls]["n"] for cls in FALLACY_CLASSES] == [2] * 9
+    assert stats["accuracy"]["n"] == 18
+    again = cli("fallacy-stats", str(out), "--json")
+    assert again.exit_code == 0 and json.loads(again.output)["accuracy"] == stats["accuracy"]
+    missing = cli("fallacy-detection", "--data", str(tmp_path / "none.csv"), "--out", str(out))
+    assert missing.exit_code == 2 and "no such file" in missing.output
