@@ -12,6 +12,10 @@ times `Engine.run` over the 64 debates with no connection limit, then again with
 `debates`, `steps`, `latency_ms`, `wall_s`, `critical_path_s`,
 `ratio_vs_critical_path`, `sequential_wall_s`, `speedup_vs_sequential`.
 
+On stderr it adds diagnostics from the same run: the client's CPU seconds, and the
+wall time of the same number of requests sent as bare concurrent HTTP POSTs in
+4 waves of 64 (no SDK, no engine), which is the floor the server and machine allow.
+
 Run from the repository root: `python benchmarks/concurrency.py`.
 """
 
@@ -41,6 +45,8 @@ DEBATES = 64
 STEPS = 4
 LATENCY_MS = 100
 MODEL = "katan-echo"
+# llm-katan is one Python process per worker; give it what cores we can spare.
+SERVER_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 PROTOCOL = """\
 name: chain4
@@ -70,6 +76,7 @@ def start_katan(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         *("--model", MODEL, "--backend", "echo", "--host", "127.0.0.1"),
         *("--port", str(port := free_port()), "--latency-ms", str(LATENCY_MS)),
         *("--max-concurrent", str(4 * DEBATES), "--log-level", "warning"),
+        *("--workers", str(SERVER_WORKERS)),
         *("--stats-file", str(workdir / "katan-stats.json"), "--disable-dashboard"),
     ]
     log = (workdir / "katan.log").open("wb")
@@ -118,9 +125,10 @@ def timed_run(workdir: Path, base_url: str, n: int, tag: str, max_connections: i
 
     async def go() -> float:
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             records = await engine.run(plans)
             wall = time.perf_counter() - started
+            DIAGNOSTICS[f"{tag}_client_cpu_s"] = round(time.process_time() - cpu, 3)
         finally:
             await bindings.aclose()
         if len(records) != n or engine.failures:
@@ -136,6 +144,37 @@ def timed_run(workdir: Path, base_url: str, n: int, tag: str, max_connections: i
         store.close()
 
 
+async def raw_http_waves(base_url: str, waves: int, width: int) -> float:
+    """Wall seconds of `waves` rounds of `width` concurrent bare POSTs (no SDK, no engine):
+    what the server and this machine allow at best."""
+    import openai
+
+    client = openai.DefaultAsyncHttpxClient()
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Round 1 of 2. Give your opening argument."}],
+        "max_tokens": 200,
+    }
+    headers = {"Authorization": "Bearer sk-benchmark-placeholder"}
+    try:
+        started = time.perf_counter()
+        for _ in range(waves):
+            responses = await asyncio.gather(
+                *(
+                    client.post(f"{base_url}/chat/completions", json=body, headers=headers)
+                    for _ in range(width)
+                )
+            )
+            if any(response.status_code != 200 for response in responses):
+                raise SystemExit("raw HTTP baseline: the server returned an error")
+        return time.perf_counter() - started
+    finally:
+        await client.aclose()
+
+
+DIAGNOSTICS: dict[str, Any] = {}
+
+
 def main() -> None:
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-placeholder")
     workdir = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
@@ -143,6 +182,9 @@ def main() -> None:
     try:
         timed_run(workdir, base_url, 1, "warmup", None)
         wall = timed_run(workdir, base_url, DEBATES, "concurrent", None)
+        raw = asyncio.run(raw_http_waves(base_url, STEPS, DEBATES))
+        DIAGNOSTICS["raw_http_wall_s"] = round(raw, 3)
+        DIAGNOSTICS["raw_http_ratio_vs_critical_path"] = round(raw / (STEPS * LATENCY_MS / 1000), 3)
         sequential = timed_run(workdir, base_url, DEBATES, "sequential", 1)
     finally:
         process.terminate()
@@ -162,6 +204,10 @@ def main() -> None:
         "sequential_wall_s": round(sequential, 3),
         "speedup_vs_sequential": round(sequential / wall, 2),
     }
+    # Context for reading the result (stderr, so stdout stays one JSON object): the
+    # same number of requests as bare concurrent POSTs shows the server's own floor.
+    context = {"diagnostics": DIAGNOSTICS, "cpus": os.cpu_count(), "server_workers": SERVER_WORKERS}
+    print(json.dumps(context), file=sys.stderr)
     print(json.dumps(result))
 
 
