@@ -5,8 +5,9 @@
 
 - `LiveView`: a rich `Live` display (header, one panel per speaker streaming its text,
   the judge's probability bars, a table of the units in flight). `handle(event)` only
-  updates `LiveState` under a lock; rich's refresh thread draws it at most
-  `refresh_per_second` times a second, so rendering never runs on the generation path.
+  queues the event; a painter thread applies queued events to `LiveState` and draws
+  at most `refresh_per_second` times a second, so neither state updates nor rendering
+  run on the generation path.
   The last frame stays on screen when the view closes.
 - `PlainView`: one line per event, no escape codes, flushed as written:
   `[unit 3] round 2 debater_a: <the whole turn on one line>` and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -50,6 +52,8 @@ class Turn:
     pieces: list[str] = field(default_factory=list)
     quotes: tuple[tuple[str, bool], ...] = ()
     done: bool = False
+    drawn: dict[tuple[int, bool], Any] = field(default_factory=dict, repr=False, compare=False)
+    """Wrapped lines of a finished turn by (width, latest), kept by the renderer."""
 
     @property
     def text(self) -> str:
@@ -139,10 +143,6 @@ class LiveState:
         self.tokens = 0
         self.done = 0
         self.failed = 0
-
-    def index(self, unit: str) -> int:
-        state = self.units.get(unit)
-        return state.index if state else len(self.units) + 1
 
     def apply(self, event: Event) -> UnitState | None:
         now = self.clock()
@@ -259,7 +259,7 @@ def format_probs(probs: tuple[float, ...] | None, valid: bool = True) -> str:
     return " / ".join(f"{LABELS[i]} {p:.2f}" for i, p in enumerate(probs))
 
 
-def plain_line(event: Event, index: int, state: UnitState | None) -> str | None:
+def plain_line(event: Event, index: int) -> str | None:
     """The plain-text line for one event, or None for events plain output skips."""
     prefix = f"[unit {index}]"
     if isinstance(event, UnitStarted):
@@ -292,17 +292,25 @@ def plain_line(event: Event, index: int, state: UnitState | None) -> str | None:
 
 
 class PlainView:
-    """Events as plain lines on the console's file (no markup, no escape codes)."""
+    """Events as plain lines on the console's file (no markup, no escape codes).
+
+    Only the events that print a line do any work: deltas and turn starts return at once.
+    """
 
     def __init__(self, console: Console, total: int | None = None) -> None:
         self.console = console
-        self.state = LiveState(total, linger=0.0)
+        self.total = total
+        self.indices: dict[str, int] = {}
 
     def handle(self, event: Event) -> None:
-        state = self.state.apply(event)
-        if state is None:
+        if isinstance(event, (TextDelta, TurnStarted)):
             return
-        line = plain_line(event, state.index, state)
+        if isinstance(event, UnitStarted):
+            self.indices.setdefault(event.unit, len(self.indices) + 1)
+        index = self.indices.get(event.unit)
+        if index is None:
+            return
+        line = plain_line(event, index)
         if line is not None:
             stream = self.console.file
             stream.write(line + "\n")
@@ -324,7 +332,13 @@ class PlainView:
 
 
 class LiveView:
-    """A rich `Live` display of a `LiveState`, redrawn by rich's thread at a bounded rate."""
+    """A rich `Live` display of a `LiveState`.
+
+    `handle` only appends the event to a queue (no lock, no work on the engine's
+    thread). A painter thread, at most `refresh_per_second` times a second and only
+    when events arrived (or once a second, for the clock), applies the queued events to
+    the state and redraws.
+    """
 
     def __init__(
         self,
@@ -337,26 +351,44 @@ class LiveView:
     ) -> None:
         self.console = console
         self.state = LiveState(total, linger=linger, mode=mode)
-        self._lock = threading.Lock()
+        self.interval = 1.0 / refresh_per_second
+        self.frames = 0
+        self._pending: deque[Event] = deque()
+        self._stop = threading.Event()
+        self._painter: threading.Thread | None = None
         self._live = Live(
-            console=console,
-            refresh_per_second=refresh_per_second,
-            transient=False,
-            get_renderable=self._frame,
+            console=console, auto_refresh=False, transient=False, get_renderable=self._frame
         )
 
     def handle(self, event: Event) -> None:
-        with self._lock:
-            self.state.apply(event)
+        self._pending.append(event)
+
+    def drain(self) -> None:
+        """Apply the queued events (the painter's thread, or after it stopped)."""
+        pending, apply = self._pending, self.state.apply
+        while pending:
+            apply(pending.popleft())
 
     def _frame(self) -> RenderableType:
         from debate.live_render import render_frame
 
-        with self._lock:
-            return render_frame(self.state, self.console)
+        self.drain()
+        self.frames += 1
+        return render_frame(self.state, self.console)
+
+    def _paint(self) -> None:
+        painted_at = 0.0
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            if self._pending or now - painted_at >= 1.0:
+                painted_at = now
+                self._live.refresh()
 
     def __enter__(self) -> LiveView:
-        self._live.start()
+        self._live.start(refresh=True)
+        self._stop.clear()
+        self._painter = threading.Thread(target=self._paint, name="debate-live", daemon=True)
+        self._painter.start()
         return self
 
     def __exit__(
@@ -365,6 +397,9 @@ class LiveView:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self._stop.set()
+        if self._painter is not None:
+            self._painter.join()
         self._live.stop()
 
 

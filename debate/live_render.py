@@ -21,6 +21,8 @@ from rich.text import Text
 from debate.live import LABELS, LiveState, SpeakerState, Turn, UnitState
 
 QUOTE = re.compile(r"<\s*quote\s*>(.*?)<\s*/\s*quote\s*>", re.IGNORECASE | re.DOTALL)
+OTHER_TAG = re.compile(r"</?(?!quote\b)[A-Za-z_][\w-]*>", re.IGNORECASE)
+"""Output-format tags such as `<argument>` that a streaming turn shows before extraction."""
 VERIFIED_STYLE = "bold green"
 UNVERIFIED_STYLE = "bold red underline"
 PENDING_STYLE = "italic yellow"
@@ -41,7 +43,7 @@ def _short(text: str, limit: int) -> str:
 def turn_text(turn: Turn, latest: bool) -> Text:
     """A turn with quote tags replaced by marks styled by their check."""
     text = Text(style="" if latest else "dim")
-    raw = turn.text
+    raw = OTHER_TAG.sub("", turn.text)
     checks = list(turn.quotes)
     position = 0
     for found in QUOTE.finditer(raw):
@@ -65,20 +67,38 @@ def turn_text(turn: Turn, latest: bool) -> Text:
     return text
 
 
-def speaker_body(speaker: SpeakerState, console: Console, width: int, height: int) -> Text:
-    """The last `height` wrapped lines of a speaker's turns, the newest turn in full style."""
+def turn_lines(turn: Turn, console: Console, width: int, latest: bool) -> list[Text]:
+    """A turn wrapped to `width`; finished turns are wrapped once and kept."""
+    key = (width, latest)
+    if turn.done and key in turn.drawn:
+        return turn.drawn[key]  # type: ignore[no-any-return]
     body = Text()
-    for number, turn in enumerate(speaker.turns):
-        latest = number == len(speaker.turns) - 1
-        if number:
-            body.append("\n")
-        kind = "" if turn.kind == "speech" else f" {turn.kind}"
-        body.append(f"R{turn.round}{kind} ", style="bold dim" if not latest else "bold")
-        body.append_text(turn_text(turn, latest))
-        if latest and not turn.done:
-            body.append("▌", style="blink")
-    lines = list(body.wrap(console, max(10, width)))
-    return Text("\n").join(lines[-height:])
+    kind = "" if turn.kind == "speech" else f" {turn.kind}"
+    body.append(f"R{turn.round}{kind} ", style="bold" if latest else "bold dim")
+    body.append_text(turn_text(turn, latest))
+    if not turn.done:
+        body.append("▌")
+    lines = list(body.wrap(console, width))
+    if turn.done:
+        turn.drawn[key] = lines
+    return lines
+
+
+def speaker_body(speaker: SpeakerState, console: Console, width: int, height: int) -> Text:
+    """The last `height` wrapped lines of a speaker's turns, the newest turn in full style.
+
+    Turns are wrapped newest first and only until the panel is full, so the cost of a
+    frame does not grow with the length of the debate.
+    """
+    lines: list[Text] = []
+    turns = speaker.turns
+    for number in range(len(turns) - 1, -1, -1):
+        lines[:0] = turn_lines(turns[number], console, max(10, width), number == len(turns) - 1)
+        if len(lines) >= height:
+            break
+    tail = Text("\n").join(lines[-height:])
+    tail.no_wrap = True  # already wrapped to the panel's width
+    return tail
 
 
 def header(state: LiveState, unit: UnitState) -> Panel:
@@ -172,30 +192,49 @@ def status_text(unit: UnitState) -> Text:
     return Text(unit.activity)
 
 
-def units_table(state: LiveState, focused: UnitState, rows: int, width: int) -> Table:
+def _cell(text: str, width: int, right: bool = False) -> str:
+    text = _short(text, width)
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def units_table(state: LiveState, focused: UnitState, rows: int, width: int) -> Text:
+    """Units in flight (then the latest finished) as fixed-width rows: cheap to draw."""
     live = state.in_flight()
     finished = [unit for unit in state.units.values() if not unit.live]
     finished.sort(key=lambda unit: unit.finished or 0.0, reverse=True)
-    shown = (live + finished)[: max(1, rows)]
-    table = Table(box=box.SIMPLE_HEAD, expand=True, padding=(0, 1), show_edge=False)
-    table.add_column("#", justify="right", width=4)
-    table.add_column("unit", no_wrap=True, max_width=40)
-    table.add_column("question", no_wrap=True, ratio=1)
-    table.add_column("round", justify="center", width=7)
-    table.add_column("status", no_wrap=True, width=26)
-    table.add_column("lean", no_wrap=True, width=8)
+    shown = live[: max(1, rows)]
+    shown += sorted(finished[: max(0, rows - len(shown))], key=lambda unit: unit.index)
+    unit_width = min(40, max(12, max((len(unit.unit) for unit in shown), default=12)))
+    question_width = max(10, width - unit_width - 4 - 7 - 26 - 8 - 12)
+    columns: list[tuple[str, int, bool]] = [
+        ("#", 4, True),
+        ("unit", unit_width, False),
+        ("question", question_width, False),
+        ("round", 7, False),
+        ("status", 26, False),
+        ("lean", 8, False),
+    ]
+    table = Text(no_wrap=True, overflow="crop")
+    table.append("  ".join(_cell(name, size, right) for name, size, right in columns), "bold")
+    table.append("\n" + "─" * min(width, sum(size + 2 for _, size, _ in columns)), "dim")
     for unit in shown:
         lean = unit.lean
-        marker = "▶" if unit is focused else ""
-        table.add_row(
-            f"{marker}{unit.index}",
+        cells = (
+            f"{'▶' if unit is focused else ''}{unit.index}",
             unit.unit,
-            _short(unit.question, max(20, width // 3)),
-            f"{unit.round}/{unit.total_rounds}",
-            status_text(unit),
+            unit.question,
+            f"{unit.round}/{unit.total_rounds}".center(7),
+            status_text(unit).plain,
             f"{LABELS[lean[0]]} {lean[1]:.2f}" if lean else "–",
-            style="bold" if unit is focused else ("dim" if not unit.live else ""),
         )
+        row = "  ".join(
+            _cell(value, size, right)
+            for value, (_, size, right) in zip(cells, columns, strict=True)
+        )
+        style = "bold" if unit is focused else ("dim" if not unit.live else "")
+        if unit.status == "failed":
+            style += " red"
+        table.append("\n" + row.rstrip(), style.strip())
     hidden = len(live) + len(finished) - len(shown)
     caption = f"in flight {len(live)} · done {state.done}"
     if state.total:
@@ -204,7 +243,7 @@ def units_table(state: LiveState, focused: UnitState, rows: int, width: int) -> 
         caption += f" · failed {state.failed}"
     if hidden > 0:
         caption += f" · {hidden} more not shown"
-    table.caption = caption
+    table.append("\n" + caption, "dim")
     return table
 
 
@@ -218,7 +257,7 @@ def render_frame(state: LiveState, console: Console) -> RenderableType:
     used = 4 + len(unit.answers)
     judge = judge_panel(unit, width)
     used += 3 + len(unit.answers)
-    table = None
+    table: Text | None = None
     if len(state.units) > 1 or (state.total or 0) > 1:
         rows = max(2, min(len(state.units), (height - used) // 3))
         table = units_table(state, unit, rows, width)
@@ -227,9 +266,9 @@ def render_frame(state: LiveState, console: Console) -> RenderableType:
     if speakers:
         room = max(3, height - used - 3)
         column = max(20, width // len(speakers))
-        grid = Table.grid(expand=True, padding=(0, 0))
+        grid = Table.grid(padding=(0, 0))
         for _ in speakers:
-            grid.add_column(ratio=1)
+            grid.add_column(width=column, no_wrap=True)
         bodies = [speaker_body(s, console, column - 4, room) for s in speakers]
         tallest = max(body.plain.count("\n") + 1 for body in bodies)
         panels = []

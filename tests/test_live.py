@@ -156,7 +156,9 @@ def test_quotes_are_marked_by_their_check() -> None:
     state = LiveState(1)
     state.apply(started("u"))
     state.apply(TurnStarted("u", 1, "debater_a", "Debater A", "speech"))
-    state.apply(TextDelta("u", "debater_a", "See <quote>x y</quote> and <quote>z</quote>."))
+    state.apply(
+        TextDelta("u", "debater_a", "<argument>See <quote>x y</quote> and <quote>z</quote>.")
+    )
     turn = state.units["u"].speakers["debater_a"].turns[-1]
     assert turn_text(turn, True).plain == "See “x y”? and “z”?."  # not checked yet
     text = "See <quote>x y</quote> and <quote>z</quote>."

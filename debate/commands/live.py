@@ -41,18 +41,32 @@ def watch_command(
     """Replay a run's debates in the live view; follow a run that is still going."""
     from debate.live import make_view
     from debate.report import print_summary, summarize
-    from debate.watch import UNIT_PAUSE, failure_events, play, record_events, watch_records
+    from debate.transcript import TRANSCRIPTS, read_jsonl
+    from debate.watch import (
+        UNIT_PAUSE,
+        check_run_dir,
+        failure_events,
+        play,
+        record_events,
+        run_finished,
+        watch_records,
+    )
 
     try:
         if speed < 0:
             raise DebateInputError("--speed: must be 0 or more")
         if idle_timeout < 0:
             raise DebateInputError("--idle-timeout: must be 0 or more")
+        check_run_dir(run_dir)
+        total = None
+        if run_finished(run_dir):
+            ids = [record["id"] for record in read_jsonl(run_dir / TRANSCRIPTS)]
+            total = sum(1 for unit_id in ids if unit is None or unit in unit_id)
         items = watch_records(run_dir, follow=follow, idle_timeout=idle_timeout)
         view = make_view(
             console=console,
             plain=plain or not console.is_terminal,
-            total=None,
+            total=total,
             linger=0.0,
             mode=f"replay ×{speed:g}" if speed else "replay",
         )
