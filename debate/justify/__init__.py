@@ -11,7 +11,10 @@ Submodules:
 - `game`: the batched evidence debate and its transcript;
 - `arguers`: random, greedy, minimax, learned (self-play) and confuser agents;
 - `policy`: fitted-Q learning of a policy on logged data with the lambda-mixed reward;
-- `experiment`: the lambda sweep, its table, JSON and plot.
+- `experiment`: the lambda sweep (`run_justifiable`, `train_justifiable`);
+- `report`: mean and 95% t-interval over seeds, rich table, markdown, PNG;
+- `bridge`: the engine's `reveal` step body and synthetic case files for it.
 
-Only `env` is import-safe without torch; nothing in the core imports this package.
+`env`, `report` and `bridge` import without torch (bridge imports it when a step runs);
+nothing in the core imports this package at import time.
 """
