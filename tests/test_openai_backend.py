@@ -330,6 +330,77 @@ def test_retry_after_is_honoured_and_logprobs_are_read(rate_limit_once: str) -> 
     assert done.usage.prompt_tokens == 3
 
 
+class _PickyServer(BaseHTTPRequestHandler):
+    """Rejects `max_tokens`, `temperature` and `logprobs` with 400s, as some APIs do."""
+
+    seen: list[dict[str, object]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        request = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+        type(self).seen.append(request)
+        rejected = next(
+            (
+                message
+                for field, message in (
+                    (
+                        "max_tokens",
+                        "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens'.",
+                    ),
+                    ("temperature", "Unsupported value: 'temperature' must be 1 for this model."),
+                    ("logprobs", "This model does not support logprobs."),
+                )
+                if field in request
+            ),
+            None,
+        )
+        if rejected is not None:
+            body: dict[str, object] = {"error": {"message": rejected, "type": "invalid_request"}}
+            self.send_response(400)
+        else:
+            body = {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "Answer: B"},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+            self.send_response(200)
+        encoded = json.dumps(body).encode()
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_rejected_optional_parameters_are_dropped_and_resent() -> None:
+    _PickyServer.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _PickyServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        m = model(f"http://127.0.0.1:{httpd.server_address[1]}/v1", max_retries=0)
+        config = GenerateConfig(choices=("A", "B"), max_tokens=5)
+        done = run_closing(m, lambda: m.generate(HELLO, config))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (
+        done.text == "Answer: B" and done.choice_logprobs is None and done.usage.prompt_tokens == 0
+    )
+    final = _PickyServer.seen[-1]
+    assert final["max_completion_tokens"] == 5
+    assert "temperature" not in final and "top_p" not in final and "logprobs" not in final
+    assert len(_PickyServer.seen) == 4 and m.stats.retries == 0
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("0.5") == 0.5

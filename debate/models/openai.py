@@ -7,15 +7,20 @@ time budget; the SDK's own retries are off), a concurrency limit shared by every
 model object bound to the same (base URL, model), streaming of text deltas, token
 usage, and choice logprobs read from the first generated token's `top_logprobs`.
 
-The API key is handed to the SDK client and kept nowhere else: it is never
-logged, never part of `repr`, an error message or a cache key.
+Optional request features the server rejects with a 400 (`stream_options`,
+`logprobs`, `max_tokens` in favour of `max_completion_tokens`, `temperature` /
+`top_p`) are turned off for this model object and the request is resent.
+
+The API key goes to the SDK client and is otherwise kept only to redact it from
+error messages (some servers echo it): it is never logged, never part of
+`repr`, an error message or a cache key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -32,6 +37,7 @@ from debate.models.base import (
     ModelError,
     Usage,
 )
+from debate.models.openai_parse import choice_logprobs_from_top, first_token_top, get, usage_of
 from debate.models.openai_retry import (
     RetryStats,
     backoff_delay,
@@ -45,65 +51,10 @@ from debate.models.openai_retry import (
 
 __all__ = ["OpenAIModel", "choice_logprobs_from_top", "create", "parse_retry_after"]
 
+logger = logging.getLogger(__name__)
+
 PLACEHOLDER_KEY = "sk-no-key-required"
 MAX_TOP_LOGPROBS = 20
-
-
-def choice_logprobs_from_top(
-    top: Sequence[tuple[str, float]], choices: Sequence[str]
-) -> dict[str, float] | None:
-    """Map choice labels to renormalised log-probabilities from one token's top list.
-
-    A token matches a label when it equals the label after stripping whitespace
-    (case-sensitive); variants such as "A" and " A" are combined by logsumexp.
-    A label absent from the list gets the smallest listed logprob (an upper bound
-    on its true value). Returns None when no label appears at all.
-    """
-    if not top or not choices:
-        return None
-    found: dict[str, list[float]] = {}
-    for token, logprob in top:
-        label = token.strip()
-        if label in choices and math.isfinite(logprob):
-            found.setdefault(label, []).append(logprob)
-    if not found:
-        return None
-    floor = min(lp for _, lp in top if math.isfinite(lp))
-    raw = {label: _logsumexp(found.get(label, [floor])) for label in choices}
-    norm = _logsumexp(list(raw.values()))
-    return {label: value - norm for label, value in raw.items()}
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def _get(obj: Any, key: str) -> Any:
-    """A field of a parsed JSON dict or of an SDK object."""
-    if obj is None:
-        return None
-    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-
-def _first_token_top(logprobs: Any) -> list[tuple[str, float]] | None:
-    """The (token, logprob) alternatives of the first generated token, if present."""
-    content = _get(logprobs, "content")
-    if not content:
-        return None
-    first = content[0]
-    alternatives = _get(first, "top_logprobs") or []
-    pairs = [(str(_get(alt, "token")), float(_get(alt, "logprob"))) for alt in alternatives]
-    if not pairs and _get(first, "token") is not None:
-        pairs = [(str(_get(first, "token")), float(_get(first, "logprob")))]
-    return pairs or None
-
-
-def _usage(raw: Any) -> Usage:
-    return Usage(
-        prompt_tokens=int(_get(raw, "prompt_tokens") or 0),
-        completion_tokens=int(_get(raw, "completion_tokens") or 0),
-    )
 
 
 # --------------------------------------------------------------------------- model
@@ -164,6 +115,8 @@ class OpenAIModel:
         self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
         self.supports_logprobs = True
         self.supports_stream_usage = True
+        self.max_tokens_field = "max_tokens"
+        self.send_sampling = True
         self.stats = RetryStats()
 
     def __repr__(self) -> str:
@@ -213,10 +166,11 @@ class OpenAIModel:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": config.max_tokens,
-            "temperature": config.temperature,
-            "top_p": config.top_p,
+            self.max_tokens_field: config.max_tokens,
         }
+        if self.send_sampling:
+            request["temperature"] = config.temperature
+            request["top_p"] = config.top_p
         if config.seed is not None:
             request["seed"] = config.seed
         if config.stop:
@@ -301,6 +255,13 @@ class OpenAIModel:
         if config.choices and self.supports_logprobs and "logprobs" in message:
             self.supports_logprobs = False
             return True
+        if self.max_tokens_field == "max_tokens" and "max_completion_tokens" in message:
+            self.max_tokens_field = "max_completion_tokens"  # newer OpenAI models
+            return True
+        if self.send_sampling and ("temperature" in message or "top_p" in message):
+            self.send_sampling = False  # e.g. reasoning models accept only their defaults
+            logger.warning("%s: server rejects temperature/top_p; using defaults", self.name)
+            return True
         return False
 
     async def _once(
@@ -326,11 +287,11 @@ class OpenAIModel:
                 data = raw.json()
             except ValueError as exc:
                 raise ModelError(f"{self.name}: the server sent invalid JSON") from exc
-            choices = _get(data, "choices") or []
+            choices = get(data, "choices") or []
             choice = choices[0] if choices else None
-            text = _get(_get(choice, "message"), "content") or ""
-            top = _first_token_top(_get(choice, "logprobs"))
-            return self._completion(str(text), top, config, _usage(_get(data, "usage")))
+            text = get(get(choice, "message"), "content") or ""
+            top = first_token_top(get(choice, "logprobs"))
+            return self._completion(str(text), top, config, usage_of(get(data, "usage")))
         create: Any = client.chat.completions.create
         request["stream"] = True
         if self.supports_stream_usage:
@@ -342,12 +303,12 @@ class OpenAIModel:
         async with stream:
             async for chunk in stream:
                 if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
+                    usage = usage_of(chunk.usage)
                 for choice in chunk.choices or []:
                     if choice.index != 0:
                         continue
                     if top is None:
-                        top = _first_token_top(choice.logprobs)
+                        top = first_token_top(choice.logprobs)
                     piece = choice.delta.content if choice.delta is not None else None
                     if piece:
                         pieces.append(piece)
