@@ -101,7 +101,12 @@ def speaker_body(speaker: SpeakerState, console: Console, width: int, height: in
     return tail
 
 
-def header(state: LiveState, unit: UnitState) -> Panel:
+def question_text(unit: UnitState, width: int) -> str:
+    """The question, cut to at most three lines of the header."""
+    return _short(unit.question, 3 * max(20, width - 4))
+
+
+def header(state: LiveState, unit: UnitState, width: int) -> Panel:
     elapsed = state.elapsed()
     rate = state.tokens / elapsed if elapsed > 0 else 0.0
     progress = f"{state.done}/{state.total}" if state.total else f"{state.done}"
@@ -114,7 +119,7 @@ def header(state: LiveState, unit: UnitState) -> Panel:
     line.append(f" · {_clock(elapsed)} elapsed · {rate:.0f} tok/s · done {progress}")
     if state.failed:
         line.append(f" · {state.failed} failed", style="red")
-    rows: list[RenderableType] = [line, Text(_short(unit.question, 400), style="bold")]
+    rows: list[RenderableType] = [line, Text(question_text(unit, width), style="bold")]
     for index, answer in enumerate(unit.answers):
         answer_line = Text(f"  {LABELS[index]}: {_short(answer, 200)}")
         defenders = [role for role, side in unit.defends.items() if side == index]
@@ -253,8 +258,9 @@ def render_frame(state: LiveState, console: Console) -> RenderableType:
     if unit is None:
         return Text(f"debate-lab · {state.mode}: waiting for the first unit…", style="dim")
     width, height = console.size.width, console.size.height
-    parts: list[RenderableType] = [header(state, unit)]
-    used = 4 + len(unit.answers)
+    parts: list[RenderableType] = [header(state, unit, width)]
+    question_lines = -(-len(question_text(unit, width)) // max(20, width - 4))
+    used = 3 + question_lines + len(unit.answers)
     judge = judge_panel(unit, width)
     used += 3 + len(unit.answers)
     table: Text | None = None

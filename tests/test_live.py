@@ -470,3 +470,59 @@ def test_watch_in_a_terminal_replays_with_the_same_layout(
     records = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
     assert_debate_frame(screen, records)
     assert "debate-lab · replay ×20" in screen and "debate/truthfulqa-1/orig" in screen
+
+
+def test_engine_quote_checks_reach_the_frame_and_the_plain_lines() -> None:
+    import asyncio
+
+    from debate.engine import Engine, ModelBindings, plan_units
+    from debate.models.base import ChatMessage, GenerateConfig
+    from debate.scenario import Scenario
+    from debate.spec import load_protocol
+
+    def responder(messages: list[ChatMessage], config: GenerateConfig) -> str:
+        if config.choices or "Answer" in messages[-1].content:
+            return "Answer: A"
+        return "See <quote>invented in Kyoto</quote> not <quote>made on the moon</quote>."
+
+    story = "Historians say the cookie was invented in Kyoto and sold in California."
+    scenario = Scenario(
+        id="q", question="Where?", answers=["Kyoto", "Moon"], correct_index=0, story=story
+    )
+    bundle = load_protocol("debate")
+    plans = plan_units(bundle, [scenario], swap=False)
+    events: list[Event] = []
+    plain = io.StringIO()
+    plain_view = PlainView(Console(file=plain), total=1)
+    bindings = ModelBindings({}, default="scripted", options={"responder": responder})
+    engine = Engine(bundle, bindings, subscribers=[events.append, plain_view.handle])
+    asyncio.run(engine.run(plans))
+    state = LiveState(1, linger=60.0)
+    for event in events:
+        state.apply(event)
+    text = frame_text(state, width=200)
+    assert "“invented in Kyoto”✓" in text and "“made on the moon”✗" in text
+    assert "[quotes: 1 verified, 1 unverified]" in plain.getvalue()
+    assert "verdict: A 1.00 / B 0.00 (correct: A)" in plain.getvalue()
+    assert "judge right" in text
+
+
+@pytest.mark.parametrize("size", [(100, 24), (160, 50), (80, 30)])
+def test_frame_fits_the_terminal_with_many_units_and_long_turns(size: tuple[int, int]) -> None:
+    width, height = size
+    state = LiveState(40)
+    long_text = " ".join(f"word{n}" for n in range(400))
+    for number in range(40):
+        unit = f"debate/q{number}/orig"
+        state.apply(started(unit, rounds=3))
+        for role in ("debater_a", "debater_b"):
+            state.apply(TurnStarted(unit, 1, role, role.title(), "speech"))
+            state.apply(TurnFinished(unit, 1, role, role.title(), "speech", long_text, (), 400))
+            state.apply(TurnStarted(unit, 2, role, role.title(), "speech"))
+            state.apply(TextDelta(unit, role, "latest words"))
+    lines = frame_text(state, width=width, height=height).rstrip("\n").splitlines()
+    assert len(lines) <= height
+    text = "\n".join(lines)
+    assert "latest words" in text  # the newest text is the part kept
+    assert "word0 " not in text
+    assert "more not shown" in text and "in flight 40" in text
