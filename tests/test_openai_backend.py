@@ -401,6 +401,46 @@ def test_rejected_optional_parameters_are_dropped_and_resent() -> None:
     assert len(_PickyServer.seen) == 4 and m.stats.retries == 0
 
 
+class _ErrorInOk(BaseHTTPRequestHandler):
+    """HTTP 200 with an error body first (as some proxies do), then a completion."""
+
+    calls = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        type(self).calls += 1
+        if type(self).calls == 1:
+            body: dict[str, object] = {"error": {"message": "upstream busy", "code": 502}}
+        else:
+            body = {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1},
+            }
+        encoded = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_error_body_in_a_200_is_retried() -> None:
+    _ErrorInOk.calls = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ErrorInOk)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        m = model(f"http://127.0.0.1:{httpd.server_address[1]}/v1", backoff_base_s=0.01)
+        done = run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert done.text == "ok" and done.usage.completion_tokens == 1
+    assert m.stats.retries == 1 and "upstream busy" in m.stats.reasons[0]
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("0.5") == 0.5

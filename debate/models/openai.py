@@ -39,6 +39,7 @@ from debate.models.base import (
 )
 from debate.models.openai_parse import choice_logprobs_from_top, first_token_top, get, usage_of
 from debate.models.openai_retry import (
+    BadResponseError,
     RetryStats,
     backoff_delay,
     classify_error,
@@ -285,10 +286,13 @@ class OpenAIModel:
             )
             try:
                 data = raw.json()
-            except ValueError as exc:
-                raise ModelError(f"{self.name}: the server sent invalid JSON") from exc
-            choices = get(data, "choices") or []
-            choice = choices[0] if choices else None
+            except ValueError:
+                raise BadResponseError("not JSON") from None
+            choices = get(data, "choices") if isinstance(data, dict) else None
+            if not choices:
+                error = get(get(data, "error"), "message") if isinstance(data, dict) else None
+                raise BadResponseError(str(error or "no choices in the response")[:300])
+            choice = choices[0]
             text = get(get(choice, "message"), "content") or ""
             top = first_token_top(get(choice, "logprobs"))
             return self._completion(str(text), top, config, usage_of(get(data, "usage")))

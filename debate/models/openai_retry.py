@@ -27,6 +27,10 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 
 
+class BadResponseError(Exception):
+    """A 200 response without a usable completion (some proxies put errors there)."""
+
+
 # --------------------------------------------------------------------------- limits
 
 
@@ -107,6 +111,8 @@ def retry_after_from(exc: BaseException) -> float | None:
 
 def classify_error(exc: BaseException) -> tuple[bool, str]:
     """(retryable, reason) for an exception raised by one request."""
+    if isinstance(exc, BadResponseError):
+        return True, f"bad response: {exc}"
     if isinstance(exc, openai.APITimeoutError):
         return True, "request timed out"
     if isinstance(exc, openai.APIConnectionError):
