@@ -15,12 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from debate import __version__
+from debate.context import LABELS
 from debate.engine import Engine, ModelBindings, plan_units
-from debate.events import Event, Subscriber, UnitFailed, UnitFinished
+from debate.events import (
+    Event,
+    Subscriber,
+    TurnFinished,
+    UnitFailed,
+    UnitFinished,
+    UnitStarted,
+    VerdictGiven,
+)
 from debate.models import Model
 from debate.report import print_summary, summarize, write_summary
 from debate.scenario import load_scenarios
@@ -77,36 +87,40 @@ def _cache_wrapper(options: RunOptions) -> tuple[Any, list[Any]]:
     return wrap, made
 
 
-def print_record(record: dict[str, Any], console: Console) -> None:
-    """A finished unit as panels: each message, then the verdict."""
-    header = f"[bold]{record['question']}[/bold]"
-    for label, answer in zip("ABCDEFGH", record["answers"], strict=False):
-        mark = (
-            " [green](correct)[/green]"
-            if record.get("correct_index") == "ABCDEFGH".index(label)
-            else ""
-        )
-        header += f"\n  {label}: {answer}{mark}"
-    console.rule(f"{record['id']}")
-    console.print(header)
-    for message in record["messages"]:
-        title = f"round {message['round']} · {message['speaker']}"
-        if message.get("kind", "speech") != "speech":
-            title += f" · {message['kind']}"
-        console.print(Panel(message["text"] or "(empty)", title=title, title_align="left"))
-    final = record.get("final_verdict")
-    if final:
-        if final["valid"]:
-            probs = " / ".join(
-                f"{label} {p:.2f}" for label, p in zip("ABCDEFGH", final["probs"], strict=False)
-            )
-            verdict = f"verdict ({final['method']}): {probs}"
-        else:
-            verdict = f"verdict: invalid (raw: {final['raw'][:80]!r})"
-        outcome = {True: "[green]correct[/green]", False: "[red]wrong[/red]", None: ""}[
-            record["correct"]
-        ]
-        console.print(f"{verdict} {outcome}")
+class TranscriptPrinter:
+    """Prints each unit as it happens: its question, each turn as a panel, the verdict."""
+
+    def __init__(self, console: Console, several: bool) -> None:
+        self.console = console
+        self.several = several
+
+    def _prefix(self, unit: str) -> str:
+        return f"{unit} · " if self.several else ""
+
+    def __call__(self, event: Event) -> None:
+        console = self.console
+        if isinstance(event, UnitStarted):
+            console.rule(event.unit)
+            console.print(f"[bold]{escape(event.question)}[/bold]")
+            for label, answer in zip(LABELS, event.answers, strict=False):
+                console.print(f"  {label}: {escape(answer)}")
+        elif isinstance(event, TurnFinished):
+            title = f"{self._prefix(event.unit)}round {event.round} · {event.speaker}"
+            if event.kind != "speech":
+                title += f" · {event.kind}"
+            console.print(Panel(escape(event.text) or "(empty)", title=title, title_align="left"))
+        elif isinstance(event, VerdictGiven):
+            if event.probs is None:
+                text = "verdict: invalid"
+            else:
+                text = "verdict: " + " / ".join(
+                    f"{label} {p:.2f}" for label, p in zip(LABELS, event.probs, strict=False)
+                )
+            if event.final and event.correct_index is not None:
+                text += f" (correct: {LABELS[event.correct_index]})"
+            console.print(f"{self._prefix(event.unit)}{text}", highlight=False)
+        elif isinstance(event, UnitFailed):
+            console.print(f"[red]unit {event.unit} failed:[/red] {escape(event.error)}")
 
 
 def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[list[Subscriber], Any]:
@@ -121,14 +135,7 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
         )
         return [view.handle], view
     if show:
-
-        def printer(event: Event) -> None:
-            if isinstance(event, UnitFinished):
-                print_record(event.record, console)
-            elif isinstance(event, UnitFailed):
-                console.print(f"[red]unit {event.unit} failed:[/red] {event.error}")
-
-        subscribers.append(printer)
+        subscribers.append(TranscriptPrinter(console, several=total > 1))
     elif total > 0:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
