@@ -299,6 +299,7 @@ def test_cli_writes_results_table_and_plot(tmp_path: Path) -> None:
     _load_commands()
     out = tmp_path / "run"
     args = ["train", "justifiable", "--lambda", "0,1", "--seeds", "1", "--quick", "--out", str(out)]
+    args += ["--reward", "prob_diff"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     for name in ("results.json", "table.txt", "report.md", "justifiable.png", "debates.jsonl"):

@@ -49,6 +49,9 @@ def justifiable_command(
     seeds: Annotated[int, typer.Option(help="Independent seeds; CIs are over seeds.")] = 5,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/justifiable"),
     quick: Annotated[bool, typer.Option(help="Small sizes for a smoke run (seconds).")] = False,
+    reward: Annotated[
+        str, typer.Option(help="r_debate from the judge margin: zero_sum, prob_diff or log_score.")
+    ] = "zero_sum",
 ) -> None:
     """Train justifiable policies with r = (1 - lambda) r_env + lambda r_debate and report."""
     from debate.justify.experiment import parse_lambdas, train_justifiable
@@ -61,7 +64,16 @@ def justifiable_command(
         return
     if seeds < 1:
         fail("--seeds: must be at least 1")
-    results = train_justifiable(parsed, seeds, out, quick=quick, progress=console.log)
+    if reward not in ("zero_sum", "prob_diff", "log_score"):
+        fail(f"--reward: expected zero_sum, prob_diff or log_score, got '{reward}'")
+    results = train_justifiable(
+        parsed,
+        seeds,
+        out,
+        quick=quick,
+        progress=console.log,
+        reward_mode=reward,  # type: ignore[arg-type]
+    )
     console.print(rich_table(results["summary"]))
     console.print(f"wrote {out}/results.json, table.txt, report.md, justifiable.png, debates.jsonl")
 

@@ -29,7 +29,13 @@ from debate.justify.arguers import (
     train_learned_arguer,
 )
 from debate.justify.env import DecisionEnv
-from debate.justify.game import Arguer, mix_rewards, run_evidence_debate
+from debate.justify.game import (
+    Arguer,
+    RewardMode,
+    debate_reward,
+    mix_rewards,
+    run_evidence_debate,
+)
 from debate.justify.judge import (
     JudgeMLP,
     JudgeTraining,
@@ -72,6 +78,7 @@ class JustifiableConfig:
     judge_epochs: int = 12
     q_epochs: int = 40
     torch_threads: int = 1
+    reward_mode: RewardMode = "zero_sum"
 
 
 def _win_rate(outcome: torch.Tensor) -> float:
@@ -201,9 +208,10 @@ def run_seed(
     logged_actions = torch.from_numpy(logged.actions)
     baseline_logged = baseline.act(logged_states)
     greedy = arguers["greedy"]
-    r_debate = _debate_outcome(
-        proxy, logged_states, logged_actions, baseline_logged, greedy, greedy, L, base + 4
+    training_debates = run_evidence_debate(
+        proxy, logged_states, logged_actions, baseline_logged, greedy, greedy, L, seed=base + 4
     )
+    r_debate = debate_reward(training_debates.margin, config.reward_mode)
     r_ideal = _ideal_outcome(ideal, logged_states, logged_actions, baseline_logged)
     outcomes = torch.from_numpy(logged.outcomes)
     test_states = torch.from_numpy(env.sample_states(config.test_cases, base + 5))
@@ -328,18 +336,19 @@ def train_justifiable(
     out: str | Path = "runs/justifiable",
     quick: bool = False,
     progress: Callable[[str], None] | None = None,
+    reward_mode: RewardMode = "zero_sum",
 ) -> dict[str, Any]:
     """Body of `debate train justifiable`: run the sweep and write into `out`
-    results.json, table.txt, report.md, justifiable.png, judges/*.pt, debates.jsonl."""
+    results.json, table.txt, report.md, justifiable.png, judges/*.pt, debates.jsonl.
+    `reward_mode` turns the training debates' judge margin into r_debate."""
     from debate.justify.report import markdown, plot, table_text
 
     if isinstance(lambdas, str):
         lambdas = parse_lambdas(lambdas)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_justifiable(
-        lambdas, seeds, QUICK if quick else None, judge_dir=out / "judges", progress=progress
-    )
+    config = replace(QUICK if quick else JustifiableConfig(), reward_mode=reward_mode)
+    results = run_justifiable(lambdas, seeds, config, judge_dir=out / "judges", progress=progress)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "table.txt").write_text(table_text(results["summary"]))
     (out / "report.md").write_text(markdown(results["summary"]))
