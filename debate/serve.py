@@ -174,23 +174,67 @@ def make_app(rewarder: DebateRewarder, label_kind: str = "alternative") -> web.A
     return app
 
 
+def _serve_one(
+    settings: dict[str, Any],
+    host: str,
+    port: int,
+    label_kind: str,
+    model_options: dict[str, Any] | None,
+    reuse_port: bool,
+    announce: bool,
+) -> None:
+    rewarder = DebateRewarder(RewardSettings(**settings), model_options=model_options)
+    app = make_app(rewarder, label_kind)
+
+    def said(_: str) -> None:
+        if announce:
+            print(f"serving rewards on http://{host}:{port}", flush=True)
+
+    web.run_app(
+        app, host=host, port=port, access_log=None, print=said, reuse_port=reuse_port or None
+    )
+
+
 def serve(
     settings: RewardSettings,
     host: str = "127.0.0.1",
     port: int = 5000,
     label_kind: str = "alternative",
     model_options: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> None:
-    """Run the server until interrupted (prints its address once it listens)."""
-    rewarder = DebateRewarder(settings, model_options=model_options)
-    app = make_app(rewarder, label_kind)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log=None,
-        print=lambda _: print(f"serving rewards on http://{host}:{port}", flush=True),
-    )
+    """Run the server until interrupted (prints its address once it listens).
+
+    `workers` > 1 starts that many processes sharing the port (SO_REUSEPORT; Linux
+    spreads connections over them). Each process holds its own models: use it for
+    CPU-bound engine work with remote (`openai/...`) or scripted models, not to copy
+    a local GPU model.
+    """
+    make_app(DebateRewarder(settings, model_options=model_options), label_kind)  # fail early
+    values = settings.model_dump()
+    if workers <= 1:
+        _serve_one(values, host, port, label_kind, model_options, False, True)
+        return
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    children = [
+        spawn.Process(
+            target=_serve_one,
+            args=(values, host, port, label_kind, None, True, False),
+            daemon=True,
+        )
+        for _ in range(workers - 1)
+    ]
+    for child in children:
+        child.start()
+    try:
+        _serve_one(values, host, port, label_kind, None, True, True)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(timeout=10)
 
 
 # ---------------------------------------------------------------- verl

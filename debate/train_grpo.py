@@ -44,11 +44,13 @@ def _incorrect(scenario: Scenario) -> list[str]:
 
 
 def other_answer(scenario: Scenario) -> str | None:
-    """The alternative a policy's answer is debated against: an answer that is not gold."""
+    """The alternative to debate against: the first non-gold answer (no gold: the last one)."""
     if not scenario.answers:
         return None
+    if scenario.correct_index is None:
+        return scenario.answers[-1]
     wrong = [a for i, a in enumerate(scenario.answers) if i != scenario.correct_index]
-    return wrong[0] if wrong else scenario.answers[-1]
+    return wrong[0] if wrong else None
 
 
 def prompt_rows(scenarios: list[Scenario], conversational: bool = True) -> list[dict[str, Any]]:

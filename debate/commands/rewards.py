@@ -2,7 +2,7 @@
 
 - `debate serve-reward [--protocol debate] --judge MODEL --debater MODEL [--reward zero_sum]
   [--lambda 1.0] [--labels alternative|gold] [--alternative other|fixed:TEXT|baseline:MODEL]
-  [--host 127.0.0.1] [--port 5000]`
+  [--host 127.0.0.1] [--port 5000] [--workers 1]`
 - `debate train grpo --policy MODEL --scenarios S --judge MODEL --debater MODEL
   [--lambda 0.5] [--reward zero_sum] --out DIR [--steps N] [--batch-size N]
   [--generations N] [--learning-rate X] [--config KEY=VALUE ...]`
@@ -80,6 +80,9 @@ def serve_reward(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
     seed: Annotated[int, typer.Option(help="Seed of the debates.")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Server processes sharing the port (scripted/remote models).")
+    ] = 1,
 ) -> None:
     """Serve debate rewards over HTTP: POST /get_reward (OpenRLHF schema), GET /health."""
     from debate.serve import serve
@@ -96,7 +99,7 @@ def serve_reward(
             concurrency=concurrency,
             seed=seed,
         )
-        serve(settings, host=host, port=port, label_kind=labels)
+        serve(settings, host=host, port=port, label_kind=labels, workers=workers)
     except DebateInputError as exc:
         fail(*exc.lines)
 
