@@ -195,3 +195,32 @@ def test_usage_of_a_hit_is_the_stored_usage(tmp_path: Path) -> None:
     run(cached.generate(MESSAGES, BASE))
     hit = run(cached.generate(MESSAGES, BASE))
     assert hit.cached and hit.usage == stored.usage and cached.hit_usage == stored.usage
+
+
+def test_a_cancelled_first_caller_does_not_fail_the_waiters(tmp_path: Path) -> None:
+    started = 0
+
+    class Slow(ScriptedModel):
+        async def generate(self, messages, config, on_delta=None):  # type: ignore[no-untyped-def]
+            nonlocal started
+            started += 1
+            await asyncio.sleep(0.2)
+            return await super().generate(messages, config, on_delta)
+
+    inner = Slow("scripted", responder=lambda m, c: "late answer")
+    cached = CachedModel(inner, tmp_path)
+
+    async def scene() -> Completion:
+        first = asyncio.create_task(cached.generate(MESSAGES, BASE))
+        await asyncio.sleep(0.01)  # let the first caller start the backend call
+        second = asyncio.create_task(cached.generate(MESSAGES, BASE))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await second
+
+    result = run(scene())
+    # The waiter took over: the backend was started twice and finished once.
+    assert result.text == "late answer" and started == 2 and inner.calls == 1
+    assert not result.cached
