@@ -61,22 +61,23 @@ def export_preferences(
     else:
         from datasets import Dataset, DatasetDict
 
-        columns = list(rows[0]) if rows else ["prompt", "chosen", "rejected", "split"]
+        if not rows:
+            raise DebateInputError(f"--out: {out}: no preference rows to save (try --no-balanced)")
+        # datasets cannot read back an empty split it saved, so empty splits are left out
         splits = {
             split: Dataset.from_list([r for r in rows if r["split"] == split])
-            if any(r["split"] == split for r in rows)
-            else Dataset.from_dict({c: [] for c in columns})
             for split in ("train", "validation", "test")
+            if any(r["split"] == split for r in rows)
         }
         DatasetDict(splits).save_to_disk(str(out))
-    return {"rows": len(rows), "trees": len(trees), "balanced": balanced, **counts}
+    return {"n_rows": len(rows), "trees": len(trees), "balanced": balanced, **counts}
 
 
 def counts_table(counts: dict[str, Any]) -> Table:
     table = Table(title=f"preference pairs ({'balanced' if counts['balanced'] else 'unbalanced'})")
     for column in ("split", "resist", "accept", "before balancing (resist/accept)"):
         table.add_column(column, justify="left" if column == "split" else "right")
-    for split, row in counts["rows"].items():
+    for split, row in counts["kept"].items():
         before = counts["before_balancing"][split]
         table.add_row(
             split, str(row["resist"]), str(row["accept"]), f"{before['resist']}/{before['accept']}"

@@ -159,6 +159,21 @@ def resolve_turn(answer: str | None, gold: Gold, own: Holding, other: Holding) -
     return Holding(answer, key, correct)
 
 
+def replay_holdings(turns: Iterable[tuple[str, str]], gold: Gold) -> dict[str, Holding]:
+    """What each role holds after a linear dialogue of (role, text) turns; `Agree` adopts
+    the answer of the latest other speaker."""
+    held: dict[str, Holding] = {}
+    order: list[str] = []
+    for role, text in turns:
+        other = next((r for r in reversed(order) if r != role), None)
+        other_holds = held[other] if other is not None else NO_ANSWER
+        held[role] = resolve_turn(
+            extract_answer(text), gold, held.get(role, NO_ANSWER), other_holds
+        )
+        order.append(role)
+    return held
+
+
 def holdings_agree(a: Holding, b: Holding) -> bool:
     """Both hold an answer and it is the same one (same key, or both graded correct)."""
     if a.key is None or b.key is None:
@@ -212,10 +227,15 @@ def standing_of(tree: nx.DiGraph, node: str) -> dict[str, Holding]:
     return {role: Holding.from_dict(h) for role, h in tree.nodes[node]["standing"].items()}
 
 
-def path_turns(tree: nx.DiGraph, node: str) -> list[dict[str, Any]]:
-    """Every turn from the root down to `node`, in order."""
+def path_turns(tree: nx.DiGraph, node: str, viewer: str | None = None) -> list[dict[str, Any]]:
+    """Every turn from the root down to `node`, in order. The opening answers were given
+    independently, so `viewer`'s own opening comes first in its view."""
     path = nx.shortest_path(tree, root_of(tree), node)
-    return [turn for step in path for turn in tree.nodes[step]["turns"]]
+    turns = []
+    for step in path:
+        own_first = sorted(tree.nodes[step]["turns"], key=lambda t: t["role"] != viewer)
+        turns += own_first if step == path[0] else tree.nodes[step]["turns"]
+    return turns
 
 
 def root_of(tree: nx.DiGraph) -> str:
@@ -348,7 +368,7 @@ def neutral_prompt(tree: nx.DiGraph, parent: str, speaker: str) -> list[dict[str
     follow-up instruction."""
     neutral = tree.graph["neutral"][speaker]
     turns: list[tuple[str, str]] = [("user", neutral["opening"])]
-    for turn in path_turns(tree, parent):
+    for turn in path_turns(tree, parent, speaker):
         if turn["role"] == speaker:
             turns.append(("assistant", turn["text"]))
         else:
@@ -400,5 +420,5 @@ def preference_rows(
     counts = {"before_balancing": count_pairs(pairs)}
     if balanced:
         pairs = balance(pairs, seed=seed)
-    counts["rows"] = count_pairs(pairs)
+    counts["kept"] = count_pairs(pairs)
     return [pair_row(trees[p.meta["tree"]], p) for p in pairs], counts

@@ -71,7 +71,7 @@ def export_prefs(
     except DebateInputError as exc:
         fail(*exc.lines)
     console.print(counts_table(counts))
-    console.print(f"{counts['rows']} rows from {counts['trees']} trees -> {out}", markup=False)
+    console.print(f"{counts['n_rows']} rows from {counts['trees']} trees -> {out}", markup=False)
 
 
 @app.command("show-tree")

@@ -38,6 +38,7 @@ from debate.trees import (
     holdings_agree,
     new_tree,
     path_turns,
+    replay_holdings,
     resolve_turn,
     standing_of,
     tree_to_json,
@@ -226,7 +227,7 @@ class Branch(Step):
         }
         spec = _agent(ctx, prompt)
         turns: list[tuple[str, str]] = [("user", tree.graph["neutral"][speaker]["opening"])]
-        for past in path_turns(tree, parent):
+        for past in path_turns(tree, parent, speaker):
             if past["role"] == speaker:
                 turns.append(("assistant", past["text"]))
             else:
@@ -298,18 +299,19 @@ class GradeStep(Step):
         return _agent_roles("grade", self.grade, protocol)
 
     async def run(self, ctx: UnitContext) -> None:
-        gold = scenario_gold(ctx)
+        spoken = [(m.role, m.text) for m in ctx.messages if m.kind == "speech"]
+        held = replay_holdings(spoken, scenario_gold(ctx))
         grades = ctx.state.setdefault("grades", {})
         for role in self.grade:
-            spoken = [m for m in ctx.messages if m.role == role and m.kind == "speech"]
-            text = spoken[-1].text if spoken else ""
-            history = grades.setdefault(role, [])
-            own = Holding.from_dict(history[-1]) if history else NO_ANSWER
-            answer = extract_answer(text) if text else None
-            others = [g[-1] for r, g in grades.items() if r != role and g]
-            other = Holding.from_dict(others[-1]) if others else NO_ANSWER
-            holds = resolve_turn(answer, gold, own, other)
-            history.append({"round": ctx.round, "said": answer, **holds.as_dict()})
+            said = next((text for r, text in reversed(spoken) if r == role), None)
+            holds = held.get(role, NO_ANSWER)
+            grades.setdefault(role, []).append(
+                {
+                    "round": ctx.round,
+                    "said": extract_answer(said) if said else None,
+                    **holds.as_dict(),
+                }
+            )
 
 
 @register_step
