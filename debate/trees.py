@@ -231,7 +231,7 @@ def path_turns(tree: nx.DiGraph, node: str, viewer: str | None = None) -> list[d
     """Every turn from the root down to `node`, in order. The opening answers were given
     independently, so `viewer`'s own opening comes first in its view."""
     path = nx.shortest_path(tree, root_of(tree), node)
-    turns = []
+    turns: list[dict[str, Any]] = []
     for step in path:
         own_first = sorted(tree.nodes[step]["turns"], key=lambda t: t["role"] != viewer)
         turns += own_first if step == path[0] else tree.nodes[step]["turns"]

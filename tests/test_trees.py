@@ -107,9 +107,7 @@ def hand_tree() -> Any:
     tree = new_tree(
         "q1",
         "Capital?",
-        neutral={
-            p: {"system": f"SYS-{p}", "opening": "Q?", "instruction": "Reply."} for p in "ab"
-        },
+        neutral={p: {"system": f"SYS-{p}", "opening": "Q?", "instruction": "Reply."} for p in "ab"},
     )
     add_node(
         tree,
@@ -177,7 +175,9 @@ def test_delta_score_rule() -> None:
 
 def test_pairs_chosen_by_score_and_coded_by_the_speakers_prior_answer() -> None:
     pairs = preference_pairs(hand_tree())
-    got = [(p.parent, p.chosen, p.rejected, p.chosen_score, p.rejected_score, p.code) for p in pairs]
+    got = [
+        (p.parent, p.chosen, p.rejected, p.chosen_score, p.rejected_score, p.code) for p in pairs
+    ]
     # parent 0: A was right before its turn -> resist; parent 0.0: B was wrong -> accept
     assert got == [("0", "0.0", "0.1", 2, 0, "resist"), ("0.0", "0.0.0", "0.0.1", 1, 0, "accept")]
     assert [p.speaker for p in pairs] == ["a", "b"]
