@@ -323,10 +323,19 @@ def test_evidence_debate_protocol_runs_in_the_engine(tmp_path: Path) -> None:
     from debate.justify.bridge import write_cases
 
     _load_commands()
-    cases, judge_file = write_cases(tmp_path / "cases", cases=2, judge_pairs=1500)
-    assert judge_file.is_file()
+    cases, judge_file = write_cases(
+        tmp_path / "cases", cases=2, judge_pairs=1500, arguer_iterations=2
+    )
+    assert judge_file.is_file() and (judge_file.parent / "arguer.pt").is_file()
+    shipped = Path(__file__).resolve().parent.parent / "protocols" / "evidence-debate.yaml"
+    protocol = tmp_path / "evidence-learned.yaml"
+    protocol.write_text(
+        shipped.read_text()
+        .replace("name: evidence-debate", "name: evidence-learned")
+        .replace("arguer_a: greedy, arguer_b: greedy", "arguer_a: learned, arguer_b: minimax")
+    )
     out = tmp_path / "run"
-    args = ["run", "evidence-debate", "--scenarios", str(cases), "--model", "scripted"]
+    args = ["run", str(protocol), "--scenarios", str(cases), "--model", "scripted"]
     result = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
@@ -338,6 +347,8 @@ def test_evidence_debate_protocol_runs_in_the_engine(tmp_path: Path) -> None:
         features = [m["meta"]["feature"] for m in evidence]
         assert len(set(features)) == 6 and set(features) <= names
         assert {m["role"] for m in evidence} == {"arguer_a", "arguer_b"}
+        kinds = {m["role"]: m["meta"]["arguer"] for m in evidence}
+        assert kinds == {"arguer_a": "learned", "arguer_b": "minimax"}
         assert evidence[0]["text"] == f"{features[0]} = {evidence[0]['meta']['value']:.2f}"
         verdict = record["final_verdict"]
         assert verdict["valid"] and sum(verdict["probs"]) == pytest.approx(1.0)
@@ -359,6 +370,8 @@ def test_reveal_step_declaration_errors(tmp_path: Path) -> None:
         "    verdict_role: judge\n"
         "verdict: judge\n"
     )
+    shipped = Path(__file__).resolve().parent.parent / "protocols" / "evidence-debate.yaml"
+    assert validate_file(shipped) == []
     problems = "\n".join(validate_file(bad))
     assert "role 'arguer_b' needs 'defends: 0' or 'defends: 1'" in problems
     assert "role 'arguer_c' does not reveal" in problems

@@ -85,12 +85,17 @@ def evidence_cases_command(
     ),
     cases: Annotated[int, typer.Option(help="Number of cases.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the cases and the judge.")] = 0,
+    learned_iterations: Annotated[
+        int, typer.Option(help="Also train a learned arguer (self-play iterations; 0 = none).")
+    ] = 0,
 ) -> None:
     """Write synthetic cases and their proxy judge for `debate run evidence-debate`."""
     from debate.justify.bridge import write_cases
 
     if cases < 1:
         fail("--cases: must be at least 1")
-    cases_path, judge_path = write_cases(out, cases=cases, seed=seed)
+    cases_path, judge_path = write_cases(
+        out, cases=cases, seed=seed, arguer_iterations=learned_iterations
+    )
     console.print(f"wrote {cases_path} and {judge_path}")
     console.print(f"next: debate run evidence-debate --scenarios {cases_path} --model scripted")

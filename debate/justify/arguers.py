@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -250,5 +252,21 @@ def train_learned_arguer(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    policy.eval()
+    return LearnedArguer(policy)
+
+
+def save_learned_arguer(arguer: LearnedArguer, path: str | Path) -> None:
+    policy = arguer.policy
+    hidden = policy.correction[0]
+    assert isinstance(hidden, nn.Linear)
+    shape = {"num_features": policy.num_features, "hidden": hidden.out_features}
+    torch.save({"shape": shape, "state_dict": policy.state_dict()}, Path(path))
+
+
+def load_learned_arguer(path: str | Path) -> LearnedArguer:
+    saved = torch.load(Path(path), weights_only=True)
+    policy = ArguerPolicy(**saved["shape"])
+    policy.load_state_dict(saved["state_dict"])
     policy.eval()
     return LearnedArguer(policy)

@@ -7,7 +7,8 @@
   `answers` (action names) the roles defend;
 - alternates the two roles, each revealing one unrevealed feature per move, as a
   message `"<feature> = <value>"` of kind `evidence` (meta: feature, value, arguer);
-  a role plays greedy, minimax or random from Python, or asks its bound model
+  a role plays greedy, minimax, random or learned (the self-play policy the case's
+  `arguer_file` names) from Python, or asks its bound model
   (`model`), which must name an unrevealed feature (fallback: a random one, marked
   invalid in the message meta);
 - records the proxy judge's final verdict, p(answer 0) = sigmoid(margin).
@@ -30,9 +31,10 @@ from debate.justify.env import DecisionEnv
 
 if TYPE_CHECKING:
     from debate.context import UnitContext
+    from debate.justify.arguers import LearnedArguer
     from debate.justify.judge import JudgeMLP
 
-PYTHON_ARGUERS = ("greedy", "minimax", "random")
+PYTHON_ARGUERS = ("greedy", "minimax", "random", "learned")
 
 
 @lru_cache(maxsize=8)
@@ -40,6 +42,13 @@ def _judge(path: str) -> JudgeMLP:
     from debate.justify.judge import load_judge
 
     return load_judge(path)
+
+
+@lru_cache(maxsize=8)
+def _learned(path: str) -> LearnedArguer:
+    from debate.justify.arguers import load_learned_arguer
+
+    return load_learned_arguer(path)
 
 
 def _case(
@@ -128,6 +137,11 @@ async def play_reveal(
         "minimax": MinimaxArguer(),
         "random": RandomArguer(ctx.seed),
     }
+    if "learned" in arguers.values():
+        learned_file = ctx.scenario.fields.get("arguer_file")
+        if not isinstance(learned_file, str):
+            raise ValueError(f"scenario '{ctx.scenario.id}': a learned arguer needs 'arguer_file'")
+        python["learned"] = _learned(str(Path(learned_file).expanduser()))
     state = torch.tensor([values], dtype=torch.float32)
     mask = torch.zeros(1, len(names), dtype=torch.bool)
     start = ctx.rng.randrange(2) if first == "random" else (0 if first == "first" else 1)
@@ -181,10 +195,18 @@ async def play_reveal(
 
 
 def write_cases(
-    out: str | Path, cases: int = 50, seed: int = 0, env_seed: int = 0, judge_pairs: int = 20000
+    out: str | Path,
+    cases: int = 50,
+    seed: int = 0,
+    env_seed: int = 0,
+    judge_pairs: int = 20000,
+    arguer_iterations: int = 0,
 ) -> tuple[Path, Path]:
     """Write `cases.jsonl` (expert action vs a random other; gold = expert) and the proxy
-    judge `proxy.pt` they reference into `out`; returns both paths."""
+    judge `proxy.pt` they reference into `out`; with `arguer_iterations` > 0 also train a
+    learned arguer (`arguer.pt`) for `arguers: {role: learned}`. Returns the cases and
+    judge paths."""
+    from debate.justify.arguers import save_learned_arguer, train_learned_arguer
     from debate.justify.judge import JudgeTraining, expert_preferences, save_judge, train_judge
 
     out = Path(out)
@@ -197,6 +219,12 @@ def write_cases(
         JudgeTraining(epochs=12, batch_size=512),
     )
     save_judge(judge, judge_path)
+    extra: dict[str, str] = {}
+    if arguer_iterations > 0:
+        arguer_path = (out / "arguer.pt").resolve()
+        learned = train_learned_arguer(judge, env, seed, iterations=arguer_iterations)
+        save_learned_arguer(learned, arguer_path)
+        extra["arguer_file"] = str(arguer_path)
     states = env.sample_states(cases, seed + 2)
     expert = env.expert_action(states)
     rng = np.random.default_rng(seed + 3)
@@ -214,6 +242,7 @@ def write_cases(
                 },
                 "action_names": list(env.action_names),
                 "judge_file": str(judge_path),
+                **extra,
             }
             handle.write(json.dumps(row) + "\n")
     return cases_path, judge_path

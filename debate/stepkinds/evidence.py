@@ -5,7 +5,7 @@ rounds:
   - reveal: [arguer_a, arguer_b]    # two agent roles, defending answers via `defends`
     count: 6                        # features revealed in all, no repeats
     first: random                   # random | first | second
-    arguers: {arguer_b: minimax}    # greedy (default) | minimax | random | model
+    arguers: {arguer_b: minimax}    # greedy (default) | minimax | random | learned | model
     verdict_role: judge             # record the proxy judge's verdict under this role
     judge_file: path/to/proxy.pt    # optional; else the scenario's `judge_file` field
 ```
@@ -24,7 +24,7 @@ from debate.context import UnitContext
 from debate.spec import ProtocolSpec
 from debate.steps import Step, register_step
 
-ArguerKind = Literal["greedy", "minimax", "random", "model"]
+ArguerKind = Literal["greedy", "minimax", "random", "learned", "model"]
 
 
 @register_step
