@@ -325,3 +325,15 @@ def test_best_of_n_keeps_the_candidate_the_judge_finds_most_convincing(tmp_path:
     assert meta["chosen"] == 3 and meta["n"] == 4 and meta["scorer"] == "judge"
     assert temperatures[:4] == [0.8] * 4  # greedy agents sample candidates at 0.8
     assert "best_of" not in records[0]["messages"][1].get("meta", {})  # debater_b: best_of 1
+
+
+@pytest.mark.slow
+def test_bench_with_the_embedded_model_as_judge(tmp_path: Path) -> None:
+    done = run_cli(
+        "bench", "-p", "direct-qa", "-j", "local", "--limit", "1", "--out", str(tmp_path / "b")
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "b" / "bench.json").read_text())
+    (cell,) = result["cells"]
+    assert cell["metrics"]["accuracy"]["n"] == 2
+    assert cell["metrics"]["invalid_rate"]["value"] is not None

@@ -159,3 +159,19 @@ def test_replay_cli_with_a_model_judge_writes_a_run(tmp_path: Path) -> None:
         )
     bad = run_cli("replay", str(tmp_path), "--judge", "none")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_replay_with_the_embedded_model_as_judge(tmp_path: Path) -> None:
+    folder = shared("nyu_debate")
+    done = run_cli(
+        "replay", str(folder), "--judge", "local", "--included-in-paper", "--status",
+        "complete", "--limit", "2", "--out", str(tmp_path / "r"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert sum(got["n"].values()) == 2
+    judged = [v for v in got["model_judge_accuracy"].values() if v is not None]
+    assert judged and all(0.0 <= v <= 1.0 for v in judged)
+    rows = (tmp_path / "r" / "transcripts.jsonl").read_text().splitlines()
+    assert all(json.loads(row)["models"]["judge"] == "local" for row in rows)
