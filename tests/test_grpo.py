@@ -98,9 +98,11 @@ def test_train_grpo_cli(tmp_path: Path) -> None:
         "train", "grpo", "--policy", "local", "--limit", "1", "--judge", "scripted",
         "--debater", "scripted", "--lambda", "0.5", "--reward", "zero_sum", "--steps", "1",
         "--batch-size", "2", "--generations", "2", "--max-completion-length", "6",
-        "--out", str(tmp_path), "--config", "beta=0.0",
+        "--out", str(tmp_path), "--config", "beta=0.0", "--keep-debates",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps"] == 1 and summary["reward"]["lam"] == 0.5
     assert (tmp_path / "policy" / "model.safetensors").is_file()
+    debates = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
+    assert len(debates) == 4  # 2 completions × 2 answer orders, one step

@@ -7,6 +7,7 @@ computed by hand from the verdicts they give.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -196,6 +197,14 @@ def test_consultancy_protocol_gives_rewards() -> None:
     batch = asyncio.run(scorer.score([ITEM]))
     assert batch.units == 2 and batch.invalid == 0
     assert batch.rewards == [pytest.approx(0.8)]
+
+
+def test_store_keeps_every_judged_debate(tmp_path: Any) -> None:
+    scorer = rewarder(judge_preferring("Paris", 0.9), store=tmp_path / "debates")
+    asyncio.run(scorer.score([ITEM, ITEM]))
+    asyncio.run(scorer.score([ITEM]))
+    lines = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and len({json.loads(line)["id"] for line in lines}) == 6
 
 
 def test_protocol_without_verdict_is_rejected(tmp_path: Any) -> None:

@@ -83,6 +83,9 @@ def serve_reward(
     workers: Annotated[
         int, typer.Option(help="Server processes sharing the port (scripted/remote models).")
     ] = 1,
+    store: Annotated[
+        Path | None, typer.Option(help="Keep every judged debate in this run directory.")
+    ] = None,
 ) -> None:
     """Serve debate rewards over HTTP: POST /get_reward (OpenRLHF schema), GET /health."""
     from debate.serve import serve
@@ -98,6 +101,7 @@ def serve_reward(
             speech_tokens=speech_tokens,
             concurrency=concurrency,
             seed=seed,
+            store=store,
         )
         serve(settings, host=host, port=port, label_kind=labels, workers=workers)
     except DebateInputError as exc:
@@ -148,6 +152,9 @@ def train_grpo_command(
         list[str] | None, typer.Option(help="Other GRPOConfig field, KEY=VALUE. Repeatable.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of training and debates.")] = 0,
+    keep_debates: Annotated[
+        bool, typer.Option(help="Keep every judged debate in DIR/debates (a run directory).")
+    ] = False,
 ) -> None:
     """Train a policy with TRL GRPO on the debate reward mixed with correctness."""
     try:
@@ -171,6 +178,7 @@ def train_grpo_command(
             alternative=alternative,
             speech_tokens=speech_tokens,
             seed=seed,
+            store=out / "debates" if keep_debates else None,
         )
         options = GrpoOptions(
             policy=policy,
