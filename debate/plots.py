@@ -91,7 +91,15 @@ def reliability_diagram(pooled: list[dict[str, Any]], path: Path) -> Path:
                 capsize=3,
                 label=f"{group['protocol']} (ECE {ece:.2f}, n={sum(b['count'] for b in bins)})",
             )
-        ax.set_xlim(0, 1.02)
+        shown = [
+            b["mean_confidence"]
+            for g in pooled
+            if g["judge"] == judge
+            for b in g["metrics"]["reliability"]
+            if b["count"]
+        ]
+        # the chosen answer's confidence is at least 1/answers: 2-answer sets start at 0.5
+        ax.set_xlim(min([0.5, *shown]) - 0.05, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("confidence in the chosen answer (bin mean)")
         ax.set_ylabel("accuracy in the bin")
