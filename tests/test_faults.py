@@ -184,16 +184,18 @@ def test_sigkill_mid_run_then_resume(katan: KatanFactory, tmp_path: Path) -> Non
     server = katan(latency_ms=100, max_concurrent=64)
     args = run_args(protocol, scenarios, server, out) + ["--concurrency", "4"]
     env = cli_env(tmp_path)
-    process = subprocess.Popen(
-        args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = tmp_path / "killed-run.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=sink, stderr=sink)
     store = out / "transcripts.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         if store.exists() and store.read_bytes().count(b"\n") >= 5:
             break
         time.sleep(0.05)
-    assert process.poll() is None, "the run finished before it could be killed"
+    if process.poll() is not None:
+        output = log.read_text(errors="replace")[-3000:]
+        pytest.fail(f"the run ended (status {process.returncode}) before the kill:\n{output}")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
