@@ -16,7 +16,7 @@ final verdicts become the debate reward (`unit_reward`, averaged over the two or
 
 An invalid or failed verdict counts as "the judge could not decide" (p = 0.5 each).
 A policy answer that equals the alternative after normalisation is not debated: it
-is a tie. The reward is mixed with an environment reward, r = (1 - lam) * r_env +
+is a tie. With lam = 0 no debate runs at all (the environment-only baseline). The reward is mixed with an environment reward, r = (1 - lam) * r_env +
 lam * r_debate, where r_env defaults to `correctness` against the gold answers.
 
 TRL reward functions: `DebateReward` (sync), `AsyncDebateReward`, `correctness_reward`.
@@ -300,6 +300,8 @@ class DebateRewarder:
         batch_id = next(self._batches)
         scenarios = []
         for index, (item, alternative) in enumerate(zip(items, alternatives, strict=True)):
+            if self.settings.lam == 0.0:  # the debate reward has no weight: skip the debates
+                break
             if normalize_answer(item.answer) == normalize_answer(alternative):
                 continue
             scenarios.append(
@@ -341,7 +343,7 @@ class DebateRewarder:
             orders = judged.get(f"{prefix}{index}")
             debated = orders is not None
             orders = orders or []
-            batch.identical += not debated
+            batch.identical += not debated and lam > 0.0
             for order in orders:
                 batch.units += 1
                 if not order.valid:

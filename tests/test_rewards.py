@@ -160,6 +160,13 @@ def test_lambda_mix_through_debates_with_gold() -> None:
     assert [r.r_env for r in batch.results] == [1.0, 0.0]
 
 
+def test_lambda_zero_runs_no_debate() -> None:
+    scorer = rewarder(judge_preferring("Paris", 0.9), lam=0.0)
+    item = RewardItem(question="Capital?", answer="Paris", alternative="London", gold=["Paris"])
+    batch = asyncio.run(scorer.score([item, ITEM]))
+    assert batch.rewards == [1.0, 0.0] and batch.units == 0 and batch.identical == 0
+
+
 def test_identical_answers_are_a_tie_without_a_debate() -> None:
     scorer = rewarder(judge_preferring("Paris", 0.9))
     same = RewardItem(question="Capital?", answer="the London.", alternative="London")
