@@ -16,8 +16,9 @@ final verdicts become the debate reward (`unit_reward`, averaged over the two or
 
 An invalid or failed verdict counts as "the judge could not decide" (p = 0.5 each).
 A policy answer that equals the alternative after normalisation is not debated: it
-is a tie. With lam = 0 no debate runs at all (the environment-only baseline). The reward is mixed with an environment reward, r = (1 - lam) * r_env +
+is a tie. The reward is mixed with an environment reward, r = (1 - lam) * r_env +
 lam * r_debate, where r_env defaults to `correctness` against the gold answers.
+With lam = 0 no debate runs at all (the environment-only baseline).
 
 TRL reward functions: `DebateReward` (sync), `AsyncDebateReward`, `correctness_reward`.
 verl: `verl_compute_score`. The HTTP server for OpenRLHF lives in `debate.serve`.
