@@ -106,6 +106,16 @@ def run(
     ] = None,
     live: Annotated[bool, typer.Option(help="Live terminal view of the running debates.")] = False,
     plain: Annotated[bool, typer.Option(help="Print events as plain lines.")] = False,
+    executor: Annotated[
+        str, typer.Option(help="local, or ray to shard units over a Ray cluster.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray worker actors (default: one per CPU or GPU).")
+    ] = None,
+    gpus_per_worker: Annotated[float, typer.Option(help="GPUs reserved by each Ray worker.")] = 0.0,
 ) -> None:
     """Run a protocol over scenarios and write a run directory."""
     from debate.runner import RunOptions, execute_run
@@ -133,7 +143,15 @@ def run(
             show=show,
             live=live,
             plain=plain,
+            executor=executor,
+            ray_address=ray_address,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
         )
+        if executor not in ("local", "ray"):
+            raise DebateInputError(f"--executor: unknown executor '{executor}' (local or ray)")
+        if workers is not None and workers < 1:
+            raise DebateInputError("--workers: must be at least 1")
         if limit is not None and limit < 1:
             raise DebateInputError("--limit: must be at least 1")
         if concurrency < 1:

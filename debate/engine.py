@@ -202,6 +202,7 @@ class Engine:
     subscribers: list[Subscriber] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    _roles: dict[str, BoundRole] | None = field(default=None, repr=False)
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -243,6 +244,32 @@ class Engine:
     async def run_unit(
         self, plan: UnitPlan, roles: dict[str, BoundRole], total_rounds: int
     ) -> None:
+        """Execute one unit and hand its outcome to the store, the lists and subscribers."""
+        ok, outcome = await self.execute_unit(plan, roles, total_rounds)
+        self.accept(ok, outcome)
+
+    def accept(self, ok: bool, outcome: dict[str, Any]) -> None:
+        """Take a finished unit's record (ok) or failure, wherever it ran."""
+        if ok:
+            if self.store is not None:
+                self.store.append(outcome)
+            self.records.append(outcome)
+            self.emit(UnitFinished(outcome["id"], outcome))
+        else:
+            self.failures.append(outcome)
+            if self.store is not None:
+                self.store.append_failure(outcome)
+            self.emit(UnitFailed(outcome["id"], outcome["error"]))
+
+    async def run_one(self, plan: UnitPlan) -> tuple[bool, dict[str, Any]]:
+        """Execute one unit without storing it: (True, record) or (False, failure)."""
+        if self._roles is None:
+            self._roles = self.bind_roles()
+        return await self.execute_unit(plan, self._roles, count_rounds(self.bundle.steps))
+
+    async def execute_unit(
+        self, plan: UnitPlan, roles: dict[str, BoundRole], total_rounds: int
+    ) -> tuple[bool, dict[str, Any]]:
         scenario = plan.scenario
         ctx = UnitContext(
             unit_id=plan.id,
@@ -278,24 +305,14 @@ class Engine:
         except DebateInputError:
             raise
         except Exception as exc:  # a unit that fails is recorded, never dropped
-            error = f"{type(exc).__name__}: {exc}"
-            failure: dict[str, Any] = {
+            return False, {
                 "id": plan.id,
                 "scenario_id": scenario.id,
-                "error": error,
+                "error": f"{type(exc).__name__}: {exc}",
                 "rounds_done": ctx.round,
                 "time": time.time(),
             }
-            self.failures.append(failure)
-            if self.store is not None:
-                self.store.append_failure(failure)
-            self.emit(UnitFailed(plan.id, error))
-            return
-        record = build_record(plan, ctx, time.perf_counter() - started)
-        if self.store is not None:
-            self.store.append(record)
-        self.records.append(record)
-        self.emit(UnitFinished(plan.id, record))
+        return True, build_record(plan, ctx, time.perf_counter() - started)
 
 
 def _message_record(message: Message) -> dict[str, Any]:

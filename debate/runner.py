@@ -21,7 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from debate import __version__
 from debate.context import LABELS
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.engine import Engine, ModelBindings, UnitPlan, plan_units
+from debate.errors import DebateInputError
 from debate.events import (
     Event,
     Subscriber,
@@ -34,7 +35,7 @@ from debate.events import (
 from debate.models import Model
 from debate.report import print_summary, summarize, write_summary
 from debate.scenario import load_scenarios
-from debate.spec import load_protocol
+from debate.spec import Bundle, load_protocol
 from debate.transcript import RunStore
 
 
@@ -59,6 +60,10 @@ class RunOptions:
     live: bool = False
     plain: bool = False
     default_model: str = "local"
+    executor: str = "local"
+    ray_address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float = 0.0
 
 
 def _versions() -> dict[str, str]:
@@ -162,6 +167,42 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
     return subscribers, closer
 
 
+def run_with_ray(
+    bundle: Bundle,
+    plans: list[UnitPlan],
+    options: RunOptions,
+    model_options: dict[str, Any],
+    store: RunStore,
+    subscribers: list[Subscriber],
+) -> None:
+    """Shard the units over Ray actors; this process stays the run store's only writer."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise DebateInputError(
+            "--executor ray: Ray is not installed; install it with: pip install 'debate-lab[ray]'"
+        ) from exc
+    from debate.scale import RaySettings, run_on_ray
+
+    run_on_ray(
+        bundle,
+        [plan for plan in plans if plan.id not in store.done],
+        RaySettings(
+            address=options.ray_address,
+            workers=options.workers,
+            gpus_per_worker=options.gpus_per_worker,
+            concurrency=options.concurrency,
+            bindings=options.bindings,
+            base_urls=options.base_urls,
+            default_model=options.default_model,
+            model_options=model_options,
+            cache_dir=str(options.cache_dir) if options.cache else None,
+        ),
+        store,
+        subscribers,
+    )
+
+
 def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
     """Run a protocol as `debate run` does and return the summary."""
     bundle = load_protocol(options.protocol)
@@ -219,12 +260,18 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         finally:
             await bindings.aclose()
 
+    def execute() -> None:
+        if options.executor == "ray":
+            run_with_ray(bundle, plans, options, model_options, store, subscribers)
+        else:
+            asyncio.run(go())
+
     try:
         if closer is not None:
             with closer:
-                asyncio.run(go())
+                execute()
         else:
-            asyncio.run(go())
+            execute()
     finally:
         store.close()
     records, failures = store.records(), store.failures()

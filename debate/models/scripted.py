@@ -7,7 +7,9 @@ their own `responder` to script exact replies.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,9 +46,12 @@ class ScriptedModel:
     the same hash with the text `Answer: X` agreeing with the most likely choice.
     """
 
-    def __init__(self, name: str = "scripted", responder: Responder | None = None) -> None:
+    def __init__(
+        self, name: str = "scripted", responder: Responder | None = None, latency_s: float = 0.0
+    ) -> None:
         self.name = name
         self.responder = responder
+        self.latency_s = latency_s
         self.calls = 0
 
     async def generate(
@@ -56,6 +61,8 @@ class ScriptedModel:
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
         self.calls += 1
+        if self.latency_s > 0:
+            await asyncio.sleep(self.latency_s)
         if self.responder is not None:
             reply = self.responder(messages, config)
             completion = (
@@ -110,7 +117,11 @@ class InvalidModel(ScriptedModel):
 
 
 def create(rest: str, **options: Any) -> ScriptedModel:
+    """`scripted`, `scripted/<name>`, `scripted/invalid`, or `scripted/latency-<ms>`
+    (answers after a simulated delay, for scheduling and scaling benchmarks)."""
     if rest == "invalid":
         return InvalidModel()
+    latency = re.fullmatch(r"latency-(\d+(?:\.\d+)?)", rest)
+    latency_ms = float(latency.group(1)) if latency else float(options.get("latency_ms", 0.0))
     name = f"scripted/{rest}" if rest else "scripted"
-    return ScriptedModel(name=name, responder=options.get("responder"))
+    return ScriptedModel(name=name, responder=options.get("responder"), latency_s=latency_ms / 1000)
