@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
