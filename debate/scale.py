@@ -1,0 +1,205 @@
+"""Scale-out on Ray: units are sharded over worker actors, records stream back to the driver.
+
+Each actor holds its own engine: its own model replicas for `local`/`hf/` models (with
+`--gpus-per-worker`, one replica per GPU) or its own connection pool for `openai/` models,
+and runs units with the normal async engine, `concurrency` at a time. The driver process
+dispatches units, keeps at most `concurrency` in flight per actor, and is the run store's
+single writer, so resume, dedup and fsync semantics are those of a local run. When an
+actor dies, its in-flight units are put back in the queue and a replacement actor is
+started; the store's id check keeps every unit exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from debate.engine import Engine, ModelBindings, UnitPlan
+from debate.errors import DebateInputError
+from debate.events import Subscriber
+from debate.spec import Bundle
+from debate.transcript import RunStore
+
+ACTOR_PREFIX = "debate-worker-"
+NAMESPACE = "debate-lab"
+
+
+@dataclass
+class RaySettings:
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float = 0.0
+    concurrency: int = 32
+    bindings: dict[str, str] = field(default_factory=dict)
+    base_urls: dict[str, str] = field(default_factory=dict)
+    default_model: str = "local"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+    max_restarts: int = 8
+
+
+class UnitWorker:
+    """One worker: an engine with its own models. Wrapped as a Ray actor by `run_on_ray`."""
+
+    def __init__(self, bundle: Bundle, settings: RaySettings) -> None:
+        wrap = None
+        if settings.cache_dir is not None:
+            from debate.models.cache import CachedModel
+
+            directory = Path(settings.cache_dir)
+
+            def wrap(model: Any) -> Any:
+                return CachedModel(model, directory)
+
+        bindings = ModelBindings(
+            settings.bindings,
+            default=settings.default_model,
+            base_urls=settings.base_urls,
+            options=settings.model_options,
+            wrap=wrap,
+        )
+        self.engine = Engine(bundle, bindings, concurrency=settings.concurrency)
+
+    async def run(self, plan: UnitPlan) -> tuple[bool, dict[str, Any]]:
+        return await self.engine.run_one(plan)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _emit_record_events(engine: Engine, ok: bool, outcome: dict[str, Any]) -> None:
+    """Replay a remote unit's turns and verdicts to the driver's subscribers, then accept it."""
+    if ok and engine.subscribers:
+        from debate.events import UnitFinished
+        from debate.watch import record_events
+
+        for _pause, event in record_events(outcome):
+            if not isinstance(event, UnitFinished):
+                engine.emit(event)
+    engine.accept(ok, outcome)
+
+
+def _init_ray(address: str | None) -> Any:
+    import ray
+
+    if not ray.is_initialized():
+        options: dict[str, Any] = {
+            "namespace": NAMESPACE,
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "ignore_reinit_error": True,
+        }
+        if address:
+            options["address"] = address
+        ray.init(**options)
+    return ray
+
+
+def run_on_ray(
+    bundle: Bundle,
+    plans: list[UnitPlan],
+    settings: RaySettings,
+    store: RunStore | None,
+    subscribers: list[Subscriber],
+) -> Engine:
+    """Run `plans` on Ray actors. Returns the driver-side engine (records, failures)."""
+    ray = _init_ray(settings.address)
+    from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
+
+    gpus = settings.gpus_per_worker
+    resources = ray.cluster_resources()
+    if settings.workers is not None:
+        count = settings.workers
+    elif gpus > 0:
+        count = max(1, int(resources.get("GPU", 0) // gpus))
+    else:
+        count = max(1, int(resources.get("CPU", 1)))
+    actor_class = ray.remote(UnitWorker)
+    actor_options = {
+        "num_cpus": 1 if gpus == 0 else 0,
+        "num_gpus": gpus,
+        "max_concurrency": max(1, settings.concurrency),
+    }
+    driver = Engine(bundle, ModelBindings({}), store=store, subscribers=subscribers)
+    done: set[str] = set(store.done) if store is not None else set()
+    queue: deque[UnitPlan] = deque(plan for plan in plans if plan.id not in done)
+    actors: dict[int, Any] = {}
+    load: dict[int, int] = {}
+    inflight: dict[Any, tuple[int, UnitPlan]] = {}
+    restarts = 0
+    serial = 0
+
+    def start_actor() -> None:
+        nonlocal serial
+        options = {**actor_options, "name": f"{ACTOR_PREFIX}{serial}"}
+        handle = actor_class.options(**options).remote(bundle, settings)
+        actors[serial] = handle
+        load[serial] = 0
+        serial += 1
+
+    for _ in range(count):
+        start_actor()
+    ray.get([handle.pid.remote() for handle in actors.values()])  # wait until they are up
+
+    def dispatch() -> None:
+        for index in sorted(actors):
+            while queue and load[index] < settings.concurrency:
+                plan = queue.popleft()
+                if plan.id in done:
+                    continue
+                inflight[actors[index].run.remote(plan)] = (index, plan)
+                load[index] += 1
+
+    try:
+        dispatch()
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            for ref in ready:
+                index, plan = inflight.pop(ref)
+                load[index] = max(0, load.get(index, 1) - 1)
+                try:
+                    ok, outcome = ray.get(ref)
+                except (RayActorError, ActorDiedError):
+                    queue.appendleft(plan)  # the worker died: run the unit elsewhere
+                    if index in actors:
+                        del actors[index]
+                        del load[index]
+                        if restarts >= settings.max_restarts:
+                            raise DebateInputError(
+                                f"--executor ray: {restarts} workers died; giving up "
+                                f"({len(queue)} units not run, resume to retry them)"
+                            ) from None
+                        restarts += 1
+                        start_actor()
+                    continue
+                except RayTaskError as exc:
+                    cause = exc.cause if hasattr(exc, "cause") else None
+                    if isinstance(cause, DebateInputError):
+                        raise cause from None
+                    raise
+                if plan.id in done:
+                    continue
+                done.add(plan.id)
+                _emit_record_events(driver, ok, outcome)
+            dispatch()
+    finally:
+        for handle in actors.values():
+            ray.kill(handle, no_restart=True)
+    return driver
+
+
+def worker_names() -> list[str]:
+    """Names of this namespace's live worker actors (for tests and diagnostics)."""
+    import ray
+    from ray.util import list_named_actors
+
+    if not ray.is_initialized():
+        return []
+    return sorted(
+        entry["name"] if isinstance(entry, dict) else entry
+        for entry in list_named_actors(all_namespaces=False)
+        if (entry["name"] if isinstance(entry, dict) else entry).startswith(ACTOR_PREFIX)
+    )
