@@ -1,20 +1,15 @@
 """The `openai/<model>` backend against a real llm-katan server on loopback.
 
 llm-katan's echo backend answers with the request's settings and the last user
-message, never sends logprobs, and injects faults on demand. For `Retry-After`,
-which llm-katan does not send, a tiny real HTTP server in this file answers 429
-with the header once.
+message, never sends logprobs, and injects faults on demand. What it cannot
+produce (`Retry-After`, logprobs, 400s for unsupported parameters) is covered in
+`test_openai_http_edges.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,7 +18,7 @@ from katan import KatanFactory, free_port, katan_fixture  # noqa: F401
 from debate.errors import DebateInputError
 from debate.models import ChatMessage, GenerateConfig, ModelError, create_model
 from debate.models.cache import CachedModel
-from debate.models.openai import OpenAIModel, choice_logprobs_from_top, parse_retry_after
+from debate.models.openai import OpenAIModel, choice_logprobs_from_top
 
 pytestmark = pytest.mark.server
 
@@ -246,210 +241,6 @@ def test_non_retryable_errors_fail_at_once(katan: KatanFactory) -> None:
     assert missing.stats.attempts == 1
     right = model(server.base_url, api_key="sk-the-right-key")
     assert "User:" in run_closing(right, lambda: right.generate(HELLO, GenerateConfig())).text
-
-
-# --------------------------------------------------------------------------- Retry-After
-
-
-class _RateLimitOnce(BaseHTTPRequestHandler):
-    """429 with `Retry-After: 1` on the first request, then a chat completion."""
-
-    calls = 0
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        length = int(self.headers.get("content-length", "0"))
-        self.rfile.read(length)
-        type(self).calls += 1
-        if type(self).calls == 1:
-            body = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}})
-            self.send_response(429)
-            self.send_header("Retry-After", "1")
-        else:
-            body = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": "m",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": "A"},
-                            "finish_reason": "stop",
-                            "logprobs": {
-                                "content": [
-                                    {
-                                        "token": "A",
-                                        "logprob": -0.1,
-                                        "bytes": None,
-                                        "top_logprobs": [
-                                            {"token": "A", "logprob": -0.1, "bytes": None},
-                                            {"token": " B", "logprob": -2.5, "bytes": None},
-                                        ],
-                                    }
-                                ]
-                            },
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-                }
-            )
-            self.send_response(200)
-        encoded = body.encode()
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rate_limit_once() -> Iterator[str]:
-    _RateLimitOnce.calls = 0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimitOnce)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    assert isinstance(host, str) and socket.inet_aton(host)
-    yield f"http://127.0.0.1:{port}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def test_retry_after_is_honoured_and_logprobs_are_read(rate_limit_once: str) -> None:
-    m = model(rate_limit_once, backoff_base_s=0.01, backoff_max_s=0.02)
-    config = GenerateConfig(choices=("A", "B"), max_tokens=1)
-    done = run_closing(m, lambda: m.generate(HELLO, config))
-    assert m.stats.retries == 1 and m.stats.sleeps[0] >= 1.0  # waited as the server asked
-    assert done.choice_logprobs is not None
-    total = math.exp(done.choice_logprobs["A"]) + math.exp(done.choice_logprobs["B"])
-    assert total == pytest.approx(1.0)
-    assert done.choice_logprobs["A"] > done.choice_logprobs["B"]
-    assert done.usage.prompt_tokens == 3
-
-
-class _PickyServer(BaseHTTPRequestHandler):
-    """Rejects `max_tokens`, `temperature` and `logprobs` with 400s, as some APIs do."""
-
-    seen: list[dict[str, object]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        request = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
-        type(self).seen.append(request)
-        rejected = next(
-            (
-                message
-                for field, message in (
-                    (
-                        "max_tokens",
-                        "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens'.",
-                    ),
-                    ("temperature", "Unsupported value: 'temperature' must be 1 for this model."),
-                    ("logprobs", "This model does not support logprobs."),
-                )
-                if field in request
-            ),
-            None,
-        )
-        if rejected is not None:
-            body: dict[str, object] = {"error": {"message": rejected, "type": "invalid_request"}}
-            self.send_response(400)
-        else:
-            body = {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "m",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "Answer: B"},
-                        "finish_reason": "stop",
-                    }
-                ],
-            }
-            self.send_response(200)
-        encoded = json.dumps(body).encode()
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_rejected_optional_parameters_are_dropped_and_resent() -> None:
-    _PickyServer.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _PickyServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        m = model(f"http://127.0.0.1:{httpd.server_address[1]}/v1", max_retries=0)
-        config = GenerateConfig(choices=("A", "B"), max_tokens=5)
-        done = run_closing(m, lambda: m.generate(HELLO, config))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    assert (
-        done.text == "Answer: B" and done.choice_logprobs is None and done.usage.prompt_tokens == 0
-    )
-    final = _PickyServer.seen[-1]
-    assert final["max_completion_tokens"] == 5
-    assert "temperature" not in final and "top_p" not in final and "logprobs" not in final
-    assert len(_PickyServer.seen) == 4 and m.stats.retries == 0
-
-
-class _ErrorInOk(BaseHTTPRequestHandler):
-    """HTTP 200 with an error body first (as some proxies do), then a completion."""
-
-    calls = 0
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        type(self).calls += 1
-        if type(self).calls == 1:
-            body: dict[str, object] = {"error": {"message": "upstream busy", "code": 502}}
-        else:
-            body = {
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
-                "usage": {"prompt_tokens": 2, "completion_tokens": 1},
-            }
-        encoded = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_error_body_in_a_200_is_retried() -> None:
-    _ErrorInOk.calls = 0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ErrorInOk)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        m = model(f"http://127.0.0.1:{httpd.server_address[1]}/v1", backoff_base_s=0.01)
-        done = run_closing(m, lambda: m.generate(HELLO, GenerateConfig()))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    assert done.text == "ok" and done.usage.completion_tokens == 1
-    assert m.stats.retries == 1 and "upstream busy" in m.stats.reasons[0]
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("0.5") == 0.5
-    assert parse_retry_after("-2") == 0.0
-    assert parse_retry_after("") is None and parse_retry_after(None) is None
-    assert parse_retry_after("soon") is None
-    now = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-    assert parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now=now) == pytest.approx(10.0)
-    assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now=now) == 0.0
 
 
 # --------------------------------------------------------------------------- secrets
