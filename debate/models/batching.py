@@ -197,37 +197,45 @@ class RowSampler(LogitsProcessor):
 
     Used with `do_sample=False`: for a sampled row it returns scores that are -inf
     everywhere except the sampled token, so `generate`'s argmax picks that token.
+    Sampling is by inverse CDF with one uniform draw per row and step from the row's
+    own generator, so a row's draws do not depend on its neighbours.
     """
+
+    NUCLEUS_TOP_K = 512  # top-p looks here first; a full sort only if this holds < top_p
 
     def __init__(self, configs: Sequence[GenerateConfig], device: torch.device):
         self.sampled = [i for i, config in enumerate(configs) if config.temperature > 0]
+        self.index = torch.tensor(self.sampled, dtype=torch.long, device=device)
         self.temperature = torch.tensor(
             [[configs[i].temperature] for i in self.sampled], device=device
         )
-        self.nucleus = [j for j, i in enumerate(self.sampled) if configs[i].top_p < 1.0]
+        nucleus = [j for j, i in enumerate(self.sampled) if configs[i].top_p < 1.0]
+        self.nucleus = torch.tensor(nucleus, dtype=torch.long, device=device)
         self.top_p = torch.tensor([[configs[i].top_p] for i in self.sampled], device=device)
         self.generators = [_generator(configs[i].seed, device) for i in self.sampled]
+
+    def _nucleus(self, probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+        """Zero all but each row's top-p nucleus (rows of `probs` sum to 1)."""
+        values, order = probs.topk(min(self.NUCLEUS_TOP_K, probs.shape[-1]), dim=-1)
+        if bool((values.sum(dim=-1, keepdim=True) < top_p).any()):
+            values, order = torch.sort(probs, dim=-1, descending=True)  # rare: a flat row
+        cumulative = values.cumsum(dim=-1)
+        values[(cumulative - values) > top_p] = 0.0
+        return torch.zeros_like(probs).scatter(-1, order, values)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if not self.sampled:
             return scores
-        index = torch.tensor(self.sampled, device=scores.device)
-        probs = torch.softmax(scores[index].float() / self.temperature, dim=-1)
-        order: torch.Tensor | None = None
-        if self.nucleus:  # top-p only where asked: sorting the vocabulary is the costly part
-            rows = torch.tensor(self.nucleus, device=scores.device)
-            sorted_probs, order = torch.sort(probs[rows], dim=-1, descending=True)
-            cumulative = sorted_probs.cumsum(dim=-1)
-            sorted_probs[(cumulative - sorted_probs) > self.top_p[rows]] = 0.0
-            probs[rows] = torch.zeros_like(sorted_probs).scatter(-1, order, sorted_probs)
+        probs = torch.softmax(scores[self.index].float() / self.temperature, dim=-1)
+        if len(self.nucleus):
+            probs[self.nucleus] = self._nucleus(probs[self.nucleus], self.top_p[self.nucleus])
         cumulative = probs.cumsum(dim=-1)
         draws = torch.cat([torch.rand(1, generator=g, device=g.device) for g in self.generators])
         targets = draws.to(scores.device)[:, None] * cumulative[:, -1:]
         chosen = torch.searchsorted(cumulative, targets, right=True).clamp(max=scores.shape[-1] - 1)
-        out = scores.clone()
-        out[index] = float("-inf")
-        out[index, chosen[:, 0]] = 0.0
-        return out  # type: ignore[return-value]
+        scores.index_fill_(0, self.index, float("-inf"))  # in place: nothing else reads them
+        scores[self.index, chosen[:, 0]] = 0.0
+        return scores
 
 
 class MicroBatcher:

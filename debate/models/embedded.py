@@ -15,7 +15,6 @@ leave a half-written checkpoint behind.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import os
 import shutil
@@ -75,6 +74,12 @@ def _is_complete(directory: Path) -> bool:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise conversions across processes (POSIX; elsewhere the rename alone guards)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
