@@ -173,8 +173,16 @@ def run_cell(
     return time.perf_counter() - started
 
 
+def _record_count(directory: Path) -> int:
+    path = directory / "transcripts.jsonl"
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
 def _cell_wall(directory: Path, measured: float | None) -> float:
-    """Wall seconds of the invocation that ran the cell's units (kept across resumes)."""
+    """Wall seconds spent running the cell's units, summed over the invocations that ran some."""
     marker = directory / "bench-cell.json"
     previous = json.loads(marker.read_text("utf-8")).get("wall_s", 0.0) if marker.exists() else 0.0
     total = float(previous) + (measured or 0.0)
@@ -225,7 +233,10 @@ def run_bench(
                 highlight=False,
                 markup=False,
             )
+            before = _record_count(directory)
             measured = run_cell(cell, experiment, resume=resume)
+            if _record_count(directory) == before:
+                measured = None  # nothing left to run: keep the time of the runs that did
         if not has_records(directory):
             console.print(f"  no records in {directory}; left out", highlight=False)
             continue
