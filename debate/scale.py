@@ -41,6 +41,12 @@ class RaySettings:
     max_restarts: int = 8
 
 
+@dataclass
+class RayOutcome:
+    engine: Engine  # the driver-side engine: records and failures of this run
+    worker_restarts: int
+
+
 class UnitWorker:
     """One worker: an engine with its own models. Wrapped as a Ray actor by `run_on_ray`."""
 
@@ -104,8 +110,8 @@ def run_on_ray(
     settings: RaySettings,
     store: RunStore | None,
     subscribers: list[Subscriber],
-) -> Engine:
-    """Run `plans` on Ray actors. Returns the driver-side engine (records, failures)."""
+) -> RayOutcome:
+    """Run `plans` on Ray actors: the records and failures, and how many workers died."""
     ray = _init_ray(settings.address)
     from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
 
@@ -188,7 +194,7 @@ def run_on_ray(
     finally:
         for handle in actors.values():
             ray.kill(handle, no_restart=True)
-    return driver
+    return RayOutcome(driver, restarts)
 
 
 def worker_names() -> list[str]:
