@@ -46,7 +46,8 @@ def main() -> None:
     wall = time.perf_counter() - started
     assert len(records) == DEBATES and not engine.failures
     turns = sum(len(r["messages"]) + len(r["verdicts"]) for r in records)
-    print(json.dumps({"turns": turns, "wall_s": round(wall, 3), "turns_per_s": round(turns / wall, 1)}))
+    result = {"turns": turns, "wall_s": round(wall, 3), "turns_per_s": round(turns / wall, 1)}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
