@@ -144,22 +144,23 @@ def grpo_config(options: GrpoOptions) -> Any:
 
 def train_grpo(options: GrpoOptions) -> dict[str, Any]:
     """Train, save the policy and the metrics log; returns the summary written."""
-    from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
-    from trl import GRPOTrainer
-
     from debate.rewards import AsyncDebateReward
     from debate.scenario import load_scenarios
 
+    path = policy_path(options.policy)  # input errors first, before the heavy imports
     scenarios = load_scenarios(options.scenarios)
     if options.limit is not None:
         scenarios = scenarios[: options.limit]
     if not scenarios:
         raise DebateInputError(f"--scenarios: '{options.scenarios}': no scenarios")
-    dataset = Dataset.from_list(prompt_rows(scenarios))
-    path = policy_path(options.policy)
-    config = grpo_config(options)
     reward = AsyncDebateReward(options.reward, model_options=options.model_options)
+
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOTrainer
+
+    dataset = Dataset.from_list(prompt_rows(scenarios))
+    config = grpo_config(options)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

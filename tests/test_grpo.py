@@ -10,7 +10,6 @@ import pytest
 from conftest import run_cli
 
 from debate.errors import DebateInputError
-from debate.rewards import RewardSettings
 from debate.scenario import Scenario, load_scenarios
 from debate.train_grpo import GrpoOptions, grpo_config, other_answer, prompt_rows
 
@@ -63,23 +62,19 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_real_grpo_steps_with_debate_and_environment_reward(tmp_path: Path) -> None:
-    from debate.train_grpo import train_grpo
-
-    options = GrpoOptions(
-        policy="local",
-        scenarios="truthfulqa-sample",
-        limit=2,
-        reward=RewardSettings(
-            judge="scripted", debater="scripted", lam=0.5, mode="prob_diff", speech_tokens=8
-        ),
-        out=tmp_path,
-        steps=2,
-        batch_size=2,
-        generations=2,
-        max_completion_length=8,
-    )
-    summary = train_grpo(options)
-    assert summary["steps"] == 2
+    """`debate train grpo` on the embedded policy: 2 real TRL GRPO steps, reward
+    r = 0.5·correctness + 0.5·prob_diff debate reward (scripted judge and debaters)."""
+    result = run_cli(
+        "train", "grpo", "--policy", "local", "--limit", "2", "--judge", "scripted",
+        "--debater", "scripted", "--lambda", "0.5", "--reward", "prob_diff",
+        "--speech-tokens", "8", "--steps", "2", "--batch-size", "2", "--generations", "2",
+        "--max-completion-length", "8", "--out", str(tmp_path), "--config", "beta=0.0",
+        "--keep-debates",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["reward"]["lam"] == 0.5
+    assert summary["reward"]["mode"] == "prob_diff"
     assert (tmp_path / "policy" / "config.json").is_file()
     assert (tmp_path / "policy" / "model.safetensors").is_file()
     log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -90,19 +85,5 @@ def test_two_real_grpo_steps_with_debate_and_environment_reward(tmp_path: Path) 
         assert 0.0 <= entry["debate/win_rate"] <= 1.0
         assert entry["debate/invalid_rate"] == 0.0
         assert "env/reward" in entry and "rewards/debate_reward/mean" in entry
-
-
-@pytest.mark.slow
-def test_train_grpo_cli(tmp_path: Path) -> None:
-    result = run_cli(
-        "train", "grpo", "--policy", "local", "--limit", "1", "--judge", "scripted",
-        "--debater", "scripted", "--lambda", "0.5", "--reward", "zero_sum", "--steps", "1",
-        "--batch-size", "2", "--generations", "2", "--max-completion-length", "6",
-        "--out", str(tmp_path), "--config", "beta=0.0", "--keep-debates",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["steps"] == 1 and summary["reward"]["lam"] == 0.5
-    assert (tmp_path / "policy" / "model.safetensors").is_file()
     debates = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
-    assert len(debates) == 4  # 2 completions × 2 answer orders, one step
+    assert len(debates) == 8  # 2 steps × 2 completions × 2 answer orders
