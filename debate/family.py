@@ -10,6 +10,9 @@ SocraSynth) and their single-agent baseline.
 - **Outcome.** `set_final_answer` writes `state.final_answer` = {answer, key, correct,
   status, source, round}; status is `ok`, `tie`, `missing` or `invalid`, and only `ok`
   with a correct answer counts as correct.
+- **Structured replies.** `schema_model` builds a pydantic model from a declared schema
+  (`bool`, `text`, `int 1..10`, `number`, `one of: a, b`); `parse_structured` reads a
+  JSON object or `key: value` lines and validates it; `parse_candidates` reads a list.
 - **Report.** `family_summary` reads run records: accuracy of the final answer (95%
   bootstrap CI), statuses and sources, rounds used, how often an early stop fired,
   agreement over rounds, schedules and ratings; with a baseline run, the baseline's
@@ -18,12 +21,14 @@ SocraSynth) and their single-agent baseline.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from rich.table import Table
 
 from debate.errors import DebateInputError
@@ -33,6 +38,8 @@ from debate.transcript import load_run
 from debate.trees import Gold, extract_answer, grade_answer
 
 _LABELLED = re.compile(r"^\(?([A-Z])\)?\s*[.:)]\s*\S|^\(?([A-Z])\)?$")
+_ANSWER_LINE = re.compile(r"(?im)\banswer\s*(?:is)?\s*[:\-]")
+_ANSWER_PREFIX = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\b\s*(?:is\b)?\s*[:\-]?\s*")
 STATUSES = ("ok", "tie", "missing", "invalid")
 
 
@@ -40,10 +47,18 @@ STATUSES = ("ok", "tie", "missing", "invalid")
 
 
 def read_answer(text: str | None) -> str | None:
-    """The short answer a turn gives, or None. `B: some text` and `(B)` become `B`."""
+    """The short answer a turn gives in an `Answer: ...` line (the last one), or a reply that
+    is only an option label; None otherwise. `B: some text` and `(B)` become `B`."""
     if not text or not text.strip():
         return None
+    bare = _LABELLED.match(text.strip())
+    if bare and bare.group(2):
+        return bare.group(2)
+    if not _ANSWER_LINE.search(text):
+        return None
     answer = extract_answer(text)
+    while answer and _ANSWER_PREFIX.match(answer):  # "Answer: Answer: B" -> "B"
+        answer = _ANSWER_PREFIX.sub("", answer, count=1).strip().strip("\"'*").strip() or None
     if answer is None:
         return None
     labelled = _LABELLED.match(answer.strip())
@@ -96,6 +111,89 @@ def set_final_answer(
     }
     state["final_answer"] = final
     return final
+
+
+# ----- structured replies ----------------------------------------------------------
+
+_FIELD_TYPE = re.compile(r"^(bool|text|int|number)(?:\s+(-?[\d.]+)\s*\.\.\s*(-?[\d.]+))?$")
+_ONE_OF = re.compile(r"^one of\s*:\s*(.+)$")
+
+
+def _field_type(spec: str) -> tuple[Any, Any]:
+    """A schema entry (`bool`, `text`, `int 1..10`, `number`, `one of: a, b`) as a
+    pydantic (type, FieldInfo) pair; ValueError for anything else."""
+    spec = spec.strip()
+    one_of = _ONE_OF.match(spec)
+    if one_of:
+        options = tuple(o.strip().lower() for o in one_of.group(1).split(",") if o.strip())
+        return Literal[options], Field()  # type: ignore[valid-type]
+    found = _FIELD_TYPE.match(spec)
+    if not found:
+        raise ValueError(f"unknown field type '{spec}' (bool, text, int, number, one of: ...)")
+    kind, low, high = found.groups()
+    types: dict[str, Any] = {"bool": bool, "text": str, "int": int, "number": float}
+    if low is not None and kind in ("int", "number"):
+        return types[kind], Field(ge=float(low), le=float(high))
+    return types[kind], Field()
+
+
+def schema_model(schema: dict[str, str]) -> type[BaseModel]:
+    fields = {name: _field_type(spec) for name, spec in schema.items()}
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "StructuredReply", __config__=ConfigDict(extra="ignore"), **fields
+    )
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().strip("*\"'").lower())
+
+
+def parse_structured(text: str, model: type[BaseModel]) -> tuple[dict[str, Any] | None, str]:
+    """(fields, problem): a JSON object in the reply, else `key: value` lines, validated
+    by `model`. Keys match case-insensitively with spaces as underscores; empty text
+    values and `null` count as empty strings for text fields."""
+    data: dict[str, Any] | None = None
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        try:
+            loaded = json.loads(text[start : end + 1])
+            data = loaded if isinstance(loaded, dict) else None
+        except json.JSONDecodeError:
+            data = None
+    if data is None:
+        data = {}
+        for line in text.splitlines():
+            name, colon, rest = line.partition(":")
+            if colon and name.strip():
+                data.setdefault(_key(name), rest.strip().strip("*\"'").strip())
+    normalised = {_key(str(k)): v for k, v in data.items()}
+    for name, field in model.model_fields.items():
+        value = normalised.get(name)
+        if field.annotation is str and value is None and name in normalised:
+            normalised[name] = ""
+        elif isinstance(value, str) and field.annotation is not str:
+            normalised[name] = value.strip().rstrip(".").lower()
+    try:
+        return model.model_validate(normalised).model_dump(), ""
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, problems
+
+
+def parse_candidates(text: str) -> list[str]:
+    """Candidate answers from a list reply: bulleted or numbered lines, else `;`-separated."""
+    items = [
+        re.sub(r"^\s*(?:[-*•]|\d+[.)]|\(?[A-Z]\))\s*", "", line).strip()
+        for line in text.splitlines()
+        if re.match(r"^\s*(?:[-*•]|\d+[.)]|\(?[A-Z]\))\s+\S", line)
+    ]
+    if not items:
+        items = [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
+    unique: list[str] = []
+    for item in items:
+        if item.lower() not in (u.lower() for u in unique):
+            unique.append(item)
+    return unique
 
 
 # ----- reports -----------------------------------------------------------------------

@@ -24,15 +24,21 @@ from these plus the engine's own `speak` and `repeat`:
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from debate.context import UnitContext
 from debate.errors import DebateInputError
-from debate.family import grade, plurality, read_answer, set_final_answer
+from debate.family import (
+    grade,
+    parse_candidates,
+    parse_structured,
+    plurality,
+    read_answer,
+    schema_model,
+    set_final_answer,
+)
 from debate.models.base import ChatMessage, GenerateConfig
 from debate.spec import JudgeSpec, ProtocolSpec
 from debate.stepkinds.moderation import Check, _roles_of_kind
@@ -135,72 +141,7 @@ class Vote(Step):
             )
 
 
-# ----- structured replies ------------------------------------------------------------
-
-_FIELD_TYPE = re.compile(r"^(bool|text|int|number)(?:\s+(-?[\d.]+)\s*\.\.\s*(-?[\d.]+))?$")
-_ONE_OF = re.compile(r"^one of\s*:\s*(.+)$")
-
-
-def _field_type(spec: str) -> tuple[Any, Any]:
-    """A schema entry (`bool`, `text`, `int 1..10`, `number`, `one of: a, b`) as a
-    pydantic (type, FieldInfo) pair; ValueError for anything else."""
-    spec = spec.strip()
-    one_of = _ONE_OF.match(spec)
-    if one_of:
-        options = tuple(o.strip().lower() for o in one_of.group(1).split(",") if o.strip())
-        return Literal[options], Field()  # type: ignore[valid-type]
-    found = _FIELD_TYPE.match(spec)
-    if not found:
-        raise ValueError(f"unknown field type '{spec}' (bool, text, int, number, one of: ...)")
-    kind, low, high = found.groups()
-    types: dict[str, Any] = {"bool": bool, "text": str, "int": int, "number": float}
-    if low is not None and kind in ("int", "number"):
-        return types[kind], Field(ge=float(low), le=float(high))
-    return types[kind], Field()
-
-
-def schema_model(schema: dict[str, str]) -> type[BaseModel]:
-    fields = {name: _field_type(spec) for name, spec in schema.items()}
-    return create_model(  # type: ignore[call-overload,no-any-return]
-        "StructuredReply", __config__=ConfigDict(extra="ignore"), **fields
-    )
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().strip("*\"'").lower())
-
-
-def parse_structured(text: str, model: type[BaseModel]) -> tuple[dict[str, Any] | None, str]:
-    """(fields, problem): a JSON object in the reply, else `key: value` lines, validated
-    by `model`. Keys match case-insensitively with spaces as underscores; empty text
-    values and `null` count as empty strings for text fields."""
-    data: dict[str, Any] | None = None
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        try:
-            loaded = json.loads(text[start : end + 1])
-            data = loaded if isinstance(loaded, dict) else None
-        except json.JSONDecodeError:
-            data = None
-    if data is None:
-        data = {}
-        for line in text.splitlines():
-            name, colon, rest = line.partition(":")
-            if colon and name.strip():
-                data.setdefault(_key(name), rest.strip().strip("*\"'").strip())
-    normalised = {_key(str(k)): v for k, v in data.items()}
-    for name, field in model.model_fields.items():
-        value = normalised.get(name)
-        if field.annotation is str and value is None and name in normalised:
-            normalised[name] = ""
-        elif isinstance(value, str) and field.annotation is not str:
-            normalised[name] = value.strip().rstrip(".").lower()
-    try:
-        return model.model_validate(normalised).model_dump(), ""
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return None, problems
-
+# ----- moderate ----------------------------------------------------------------------
 
 DEFAULT_STRUCTURED_RETRY = (
     "Your reply could not be read ({problem}). Reply with only a JSON object with the keys: {keys}."
@@ -349,22 +290,6 @@ class Moderate(Check):
 # ----- settle ------------------------------------------------------------------------
 
 
-def parse_candidates(text: str) -> list[str]:
-    """Candidate answers from a list reply: bulleted or numbered lines, else `;`-separated."""
-    items = [
-        re.sub(r"^\s*(?:[-*•]|\d+[.)]|\(?[A-Z]\))\s*", "", line).strip()
-        for line in text.splitlines()
-        if re.match(r"^\s*(?:[-*•]|\d+[.)]|\(?[A-Z]\))\s+\S", line)
-    ]
-    if not items:
-        items = [part.strip() for part in re.split(r"[;\n]", text) if part.strip()]
-    unique: list[str] = []
-    for item in items:
-        if item.lower() not in (u.lower() for u in unique):
-            unique.append(item)
-    return unique
-
-
 @register_step
 class Settle(Step):
     """A judge lists the candidate answers, then picks one, which becomes final."""
@@ -414,7 +339,7 @@ class Settle(Step):
             )
             completion = await ctx.complete(role, chat, config, kind="verdict", stream=False)
             raws.append(completion.text)
-            answer = read_answer(completion.text) if "answer" in completion.text.lower() else None
+            answer = read_answer(completion.text)
             if answer:
                 break
             chat = [
