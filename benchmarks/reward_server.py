@@ -121,6 +121,7 @@ async def main() -> None:
         "protocol": args.protocol,
         "wall_s": round(wall, 3),
         "cpu_count": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print(json.dumps(result))
 

@@ -16,9 +16,10 @@ final verdicts become the debate reward (`unit_reward`, averaged over the two or
 
 An invalid or failed verdict counts as "the judge could not decide" (p = 0.5 each).
 A policy answer that equals the alternative after normalisation is not debated: it
-is a tie. The reward is mixed with an environment reward, r = (1 - lam) * r_env +
-lam * r_debate, where r_env defaults to `correctness` against the gold answers.
-With lam = 0 no debate runs at all (the environment-only baseline).
+is a tie; repeated (question, answer, alternative) items of a batch share one debate.
+The debate reward is mixed with an environment reward,
+r = (1 - lam) * r_env + lam * r_debate, where r_env defaults to `correctness` against
+the gold answers. With lam = 0 no debate runs at all (the environment-only baseline).
 
 TRL reward functions: `DebateReward` (sync), `AsyncDebateReward`, `correctness_reward`.
 verl: `verl_compute_score`. The HTTP server for OpenRLHF lives in `debate.serve`.
@@ -175,6 +176,7 @@ class RewardBatch:
     wins: int = 0
     losses: int = 0
     identical: int = 0
+    shared: int = 0
     missing_gold: int = 0
 
     @property
@@ -300,14 +302,21 @@ class DebateRewarder:
         alternatives = await self._alternatives(items)
         batch_id = next(self._batches)
         scenarios = []
+        owner: dict[int, str] = {}  # item index -> the scenario that debates it
+        first: dict[tuple[str, str, str, str | None], str] = {}
         for index, (item, alternative) in enumerate(zip(items, alternatives, strict=True)):
             if self.settings.lam == 0.0:  # the debate reward has no weight: skip the debates
                 break
             if normalize_answer(item.answer) == normalize_answer(alternative):
                 continue
+            key = (item.question, item.answer, alternative, item.story)
+            if key in first:  # a repeated completion (common in GRPO groups) is judged once
+                owner[index] = first[key]
+                continue
+            owner[index] = first[key] = f"b{batch_id}-{index}"
             scenarios.append(
                 Scenario(
-                    id=f"b{batch_id}-{index}",
+                    id=owner[index],
                     question=item.question,
                     answers=[item.answer, alternative],
                     story=item.story,
@@ -329,19 +338,21 @@ class DebateRewarder:
             judged[record["scenario_id"]].append(order)
         for failure in engine.failures:  # a unit that failed is an invalid verdict
             judged[failure["scenario_id"]].append(JudgedOrder(None, None))
-        return self._collect(items, alternatives, judged, f"b{batch_id}-")
+        batch = self._collect(items, alternatives, judged, owner)
+        batch.shared = len(owner) - len(scenarios)
+        return batch
 
     def _collect(
         self,
         items: Sequence[RewardItem],
         alternatives: list[str],
         judged: dict[str, list[JudgedOrder]],
-        prefix: str,
+        owner: dict[int, str],
     ) -> RewardBatch:
         batch = RewardBatch()
         lam = self.settings.lam
         for index, (item, alternative) in enumerate(zip(items, alternatives, strict=True)):
-            orders = judged.get(f"{prefix}{index}")
+            orders = judged.get(owner[index]) if index in owner else None
             debated = orders is not None
             orders = orders or []
             batch.identical += not debated and lam > 0.0

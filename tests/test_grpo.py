@@ -86,4 +86,5 @@ def test_two_real_grpo_steps_with_debate_and_environment_reward(tmp_path: Path) 
         assert entry["debate/invalid_rate"] == 0.0
         assert "env/reward" in entry and "rewards/debate_reward/mean" in entry
     debates = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
-    assert len(debates) == 8  # 2 steps × 2 completions × 2 answer orders
+    # 2 steps × 2 completions × 2 answer orders; a repeated completion is judged once
+    assert len(debates) in (4, 6, 8)

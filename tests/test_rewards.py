@@ -144,7 +144,8 @@ def test_swap_cancels_a_position_biased_judge() -> None:
 
 def test_invalid_verdicts_count_as_ties_and_are_reported() -> None:
     scorer = DebateRewarder(RewardSettings(judge="scripted/invalid", debater="scripted"))
-    batch = asyncio.run(scorer.score([ITEM, ITEM]))
+    other = RewardItem(question="Capital of Spain?", answer="Madrid", alternative="Bilbao")
+    batch = asyncio.run(scorer.score([ITEM, other]))
     assert batch.rewards == [0.0, 0.0]
     assert (batch.units, batch.invalid, batch.invalid_rate) == (4, 4, 1.0)
     assert batch.metrics()["debate/invalid_rate"] == 1.0
@@ -208,10 +209,11 @@ def test_consultancy_protocol_gives_rewards() -> None:
 
 def test_store_keeps_every_judged_debate(tmp_path: Any) -> None:
     scorer = rewarder(judge_preferring("Paris", 0.9), store=tmp_path / "debates")
-    asyncio.run(scorer.score([ITEM, ITEM]))
+    batch = asyncio.run(scorer.score([ITEM, ITEM]))  # repeated: one debate, shared
+    assert batch.shared == 1 and batch.units == 4 and batch.rewards == [1.0, 1.0]
     asyncio.run(scorer.score([ITEM]))
     lines = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
-    assert len(lines) == 6 and len({json.loads(line)["id"] for line in lines}) == 6
+    assert len(lines) == 4 and len({json.loads(line)["id"] for line in lines}) == 4
 
 
 def test_protocol_without_verdict_is_rejected(tmp_path: Any) -> None:
