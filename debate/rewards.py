@@ -381,6 +381,8 @@ class DebateRewarder:
             from debate.transcript import RunStore
 
             self._store = RunStore(self.settings.store)
+            spec = {"reward": self.settings.model_dump(mode="json"), **self.bundle.resolved()}
+            self._store.write_spec(spec)
         return self._store
 
     async def aclose(self) -> None:

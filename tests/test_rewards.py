@@ -214,6 +214,7 @@ def test_store_keeps_every_judged_debate(tmp_path: Any) -> None:
     asyncio.run(scorer.score([ITEM]))
     lines = (tmp_path / "debates" / "transcripts.jsonl").read_text().splitlines()
     assert len(lines) == 4 and len({json.loads(line)["id"] for line in lines}) == 4
+    assert "mode: zero_sum" in (tmp_path / "debates" / "spec.yaml").read_text()
 
 
 def test_protocol_without_verdict_is_rejected(tmp_path: Any) -> None:
