@@ -26,6 +26,7 @@ from debate.justify.experiment import (  # noqa: E402
     run_justifiable,
 )
 from debate.justify.game import (  # noqa: E402
+    Arguer,
     debate_reward,
     mix_rewards,
     run_evidence_debate,
@@ -194,8 +195,14 @@ def test_debate_reveals_l_distinct_features_alternating() -> None:
     values = torch.from_numpy(env.sample_states(64, 0))
     first = torch.randint(0, env.num_actions, (64,))
     second = (first + 1) % env.num_actions
-    for arguers in ((RandomArguer(0), RandomArguer(1)), (GreedyArguer(), MinimaxArguer())):
-        result = run_evidence_debate(judge, values, first, second, *arguers, num_reveals=6, seed=5)
+    pairs: list[tuple[Arguer, Arguer]] = [
+        (RandomArguer(0), RandomArguer(1)),
+        (GreedyArguer(), MinimaxArguer()),
+    ]
+    for arguer_0, arguer_1 in pairs:
+        result = run_evidence_debate(
+            judge, values, first, second, arguer_0, arguer_1, num_reveals=6, seed=5
+        )
         assert result.order.shape == (64, 6)
         assert all(len(set(row.tolist())) == 6 for row in result.order)
         assert result.mask.sum(dim=1).tolist() == [6] * 64
