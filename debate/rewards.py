@@ -328,7 +328,7 @@ class DebateRewarder:
             self.bundle,
             self.bindings,
             store=self._open_store(),
-            concurrency=self.settings.concurrency,
+            concurrency=max(1, min(self.settings.concurrency, len(plans))),
         )
         records = await engine.run(plans)
         judged: dict[str, list[JudgedOrder]] = {s.id: [] for s in scenarios}
