@@ -33,7 +33,11 @@ def _train_group() -> typer.Typer:
     for group in app.registered_groups:
         if group.name == "train" and isinstance(group.typer_instance, typer.Typer):
             return group.typer_instance
-    group_app = typer.Typer(help="Train policies with debate-based rewards.", no_args_is_help=True)
+    group_app = typer.Typer(
+        name="train",
+        help="Train policies and models (grpo and dpo need the `train` extra).",
+        no_args_is_help=True,
+    )
     app.add_typer(group_app, name="train")
     return group_app
 
