@@ -383,3 +383,17 @@ def test_reveal_step_declaration_errors(tmp_path: Path) -> None:
     assert "role 'arguer_b' needs 'defends: 0' or 'defends: 1'" in problems
     assert "role 'arguer_c' does not reveal" in problems
     assert "set the protocol's 'verdict' to null" in problems
+
+
+def test_reward_modes_agree_with_the_shared_rewards_module() -> None:
+    from debate.rewards import JudgedOrder, mix, unit_reward
+
+    margins = torch.tensor([1.3, -0.7, 0.0])
+    for mode in ("zero_sum", "prob_diff", "log_score"):
+        batched = debate_reward(margins, mode)  # type: ignore[arg-type]
+        for margin, value in zip(margins.tolist(), batched.tolist(), strict=True):
+            p_policy = 1 / (1 + math.exp(-margin))
+            order = JudgedOrder(p_policy, 1 - p_policy)
+            assert value == pytest.approx(unit_reward(mode, order), abs=1e-6)
+    mixed = mix_rewards(torch.tensor([0.4]), torch.tensor([-1.0]), 0.3)
+    assert mixed.item() == pytest.approx(mix(0.4, -1.0, 0.3))
