@@ -174,6 +174,22 @@ def test_verl_compute_score_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (right, wrong) == (0.5, 0.0)  # the invalid judge makes every debate a tie
 
 
+def test_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [DEBATE, "serve-reward", "--judge", "scripted", "--debater", "scripted"]
+            + ["--port", port],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_parse_request_splits_prompt_and_response() -> None:
     items = parse_request({"query": ["Q? A."], "prompts": ["Q? "], "labels": ["B."]})
     assert (items[0].question, items[0].answer, items[0].alternative) == ("Q?", "A.", "B.")

@@ -106,6 +106,8 @@ def serve_reward(
         serve(settings, host=host, port=port, label_kind=labels, workers=workers)
     except DebateInputError as exc:
         fail(*exc.lines)
+    except OSError as exc:  # e.g. the port is taken
+        fail(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})")
 
 
 def _config_values(pairs: list[str]) -> dict[str, Any]:
