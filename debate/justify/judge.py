@@ -10,7 +10,7 @@ the full state. Both save to and load from one `.pt` file.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +147,3 @@ def load_judge(path: str | Path) -> JudgeMLP:
     judge.load_state_dict(saved["state_dict"])
     judge.eval()
     return judge
-
-
-def training_summary(training: JudgeTraining) -> dict[str, float | int]:
-    return asdict(training)
