@@ -35,9 +35,15 @@ FALLACY_REPLY = (
 Reply = Callable[[Sequence[ChatMessage], GenerateConfig], str]
 
 
-def latest_round(messages: Sequence[ChatMessage]) -> int:
-    """How many debater replies the moderator has seen (the debate round)."""
-    return sum(m.content.count("Debater:") for m in messages if m.role == "user")
+def from_round(first: int, then: str = "Answer: Yes", before: str = "Answer: No") -> Reply:
+    """A moderator that answers `before` until round `first`, then `then` (3 instances)."""
+    calls = {"n": 0}
+
+    def reply(messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
+        calls["n"] += 1
+        return then if (calls["n"] - 1) // 3 + 1 >= first else before
+
+    return reply
 
 
 def script(**overrides: Reply) -> dict[str, Reply]:
@@ -104,9 +110,7 @@ def checks(record: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def test_all_moderators_convinced_stops() -> None:
-    convinced = script(
-        moderator_convinced=lambda m, c: "Answer: Yes" if latest_round(m) >= 3 else "Answer: No"
-    )
+    convinced = script(moderator_convinced=from_round(3))
     record, _ = run(convinced)
     assert record["stop_reason"] == "convinced"
     assert record["rounds"] == 3
@@ -130,7 +134,7 @@ def test_two_of_three_convinced_is_not_enough() -> None:
 
 
 def test_greeting_loop_stops() -> None:
-    loop = script(moderator_loop=lambda m, c: "Answer: Yes" if latest_round(m) >= 2 else "No")
+    loop = script(moderator_loop=from_round(2, before="No"))
     record, _ = run(loop)
     assert record["stop_reason"] == "greeting_loop"
     assert record["rounds"] == 2
@@ -150,6 +154,17 @@ def test_not_convinced_counter_passes_ten() -> None:
     assert record["stop_reason"] == "not_convinced_limit"
     assert record["rounds"] == 11  # the 11th not-convinced round passes the limit of 10
     assert record["state"]["counters"]["convinced"] == 11
+
+
+def test_moderators_see_only_recent_history() -> None:
+    record, engine = run(script())
+    last_chat = engine.calls["moderator_convinced"][-1]
+    assert [m.role for m in last_chat] == ["system", "user"]
+    shown = last_chat[1].content
+    assert shown.count("Debater:") == 1 and shown.count("Persuader:") == 1  # history: 2
+    loop_chat = engine.calls["moderator_loop"][-1][1].content
+    assert loop_chat.count("Debater:") == 2 and loop_chat.count("Persuader:") == 2
+    assert record["rounds"] == 11
 
 
 def test_topic_check_is_recorded_only() -> None:

@@ -5,11 +5,12 @@ They are general engine steps (LOGICOM is their first user) and register by name
 
 - `say`: a role posts one of its agent templates as its message, without a model call
   (a scripted opening such as "I claim X because Y; are you convinced?").
-- `check`: judge roles answer a yes/no question about the debate so far, each `instances`
-  times; the answers are kept in the transcript (hidden from every role) and in
-  `state.checks[name]`, and a stop rule (`all`, `any`, `majority` or `never`) may end the
-  unit with `reason`. An answer that cannot be read after the judge's retries is recorded
-  as invalid and never counts as a yes.
+- `check`: judge roles answer a yes/no question about the debate so far (or about its
+  last `history` messages), each `instances` times; the answers are kept in the
+  transcript (hidden from every role) and in `state.checks[name]`, and a stop rule
+  (`all`, `any`, `majority` or `never`) may end the unit with `reason`. An answer that
+  cannot be read after the judge's retries is recorded as invalid and never counts as a
+  yes.
 - `counter`: counts the rounds in which a check did not fire (`misses`) or did
   (`hits`) and stops the unit once the count passes `limit`.
 - `rewrite`: a role takes its turn as `speak` would, then a helper role rewrites it and
@@ -132,6 +133,9 @@ class Check(Step):
     stop_when: Literal["all", "any", "majority", "never"] = "never"
     reason: str | None = None
     question: str | None = Field(default=None, description="name of a judge template")
+    history: int | None = Field(
+        default=None, ge=0, description="show the judge only the last N visible messages"
+    )
 
     @field_validator("judges", mode="before")
     @classmethod
@@ -179,6 +183,18 @@ class Check(Step):
         if fired and self.stop_when != "never":
             ctx.stop(self.reason or self.label)
 
+    def recent_view(self, ctx: UnitContext, role: str, instruction: str) -> list[ChatMessage]:
+        """The judge's chat: its full view, or with `history` only the last N messages."""
+        if self.history is None:
+            return ctx.view(role, instruction)
+        recent = ctx.visible(role)[-self.history :] if self.history else []
+        body = "\n\n".join(f"{m.speaker}: {m.text}" for m in recent)
+        system = ctx.render(role, ctx.roles[role].spec.system)
+        return [
+            ChatMessage(role="system", content=system),
+            ChatMessage(role="user", content=f"{body}\n\n{instruction}" if body else instruction),
+        ]
+
     async def ask(self, ctx: UnitContext, role: str, seed: int) -> tuple[bool | None, str, int]:
         spec = ctx.roles[role].spec
         assert isinstance(spec, JudgeSpec)
@@ -194,7 +210,7 @@ class Check(Step):
                 f"{ctx.bundle.source}: check: judge '{spec.name}' has no template '{self.question}'"
             )
         instruction = ctx.render(role, source, {"last": last_messages(ctx, role)})
-        chat = ctx.view(role, instruction)
+        chat = self.recent_view(ctx, role, instruction)
         config = GenerateConfig(
             max_tokens=spec.max_tokens,
             temperature=spec.temperature,
