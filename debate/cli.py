@@ -27,6 +27,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+train_app = typer.Typer(
+    name="train",
+    help="Train models (needs the `train` extra): dpo, grpo, justifiable.",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
 console = Console()
 errors = Console(stderr=True)
 
