@@ -1,0 +1,162 @@
+"""Throughput of concurrent debates on one box: the micro-batched local backend vs raw generate.
+
+Workload: 32 debates of the shipped `debate` protocol (3 rounds, no swap) run concurrently
+on one model for every role (default: the embedded SmolLM2-135M; `--model hf/<dir>` for any
+checkpoint, on a GPU when present). Speeches are capped at 48 new tokens so the run takes
+minutes on 2 CPU cores. In the same run:
+- `framework_tokens_per_s`: completion tokens of all turns of the 32 debates / wall time;
+- `raw_generate_tokens_per_s`: one plain left-padded `model.generate` over 32 of the chats
+  the debaters actually saw in their last round (same model, same batch size, similar
+  lengths), greedy, the same token cap;
+- `sequential_tokens_per_s`: 4 of the debates run one request at a time (concurrency 1),
+  the way most peer frameworks run turns.
+If llama-cpp-python's server is importable, it also serves the same GGUF to the same
+debates for `llamacpp_server_tokens_per_s` and `ratio_vs_llamacpp`.
+
+Prints one JSON object. Target: ratio_vs_raw >= 0.8.
+Run from the repository root: python benchmarks/local_batching.py [--model local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from debate.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.models import create_model  # noqa: E402
+from debate.models.base import ChatMessage, Completion, GenerateConfig  # noqa: E402
+from debate.scenario import load_scenarios  # noqa: E402
+from debate.spec import Bundle, load_protocol  # noqa: E402
+
+DEBATES = 32
+MAX_TOKENS = 48
+
+
+class Recording:
+    """Passes requests through to a model and keeps the speech prompts it saw."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.speech_chats: list[list[ChatMessage]] = []
+
+    async def generate(
+        self, messages: Sequence[ChatMessage], config: GenerateConfig, on_delta: Any = None
+    ) -> Completion:
+        if config.choices is None:
+            self.speech_chats.append(list(messages))
+        return await self.inner.generate(messages, config, on_delta)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def short_debate() -> Bundle:
+    bundle = load_protocol("debate")
+    agents = {
+        name: spec.model_copy(update={"max_tokens": MAX_TOKENS})
+        for name, spec in bundle.agents.items()
+    }
+    return bundle.model_copy(update={"agents": agents})
+
+
+async def run_debates(bundle: Bundle, model: Any, count: int, concurrency: int) -> tuple[int, float]:
+    scenarios = load_scenarios("truthfulqa-sample", limit=count)
+    if len(scenarios) < count:  # the bundled sample has 20 questions: reuse them
+        scenarios = [
+            s.model_copy(update={"id": f"{s.id}-{i}"})
+            for i in range((count + len(scenarios) - 1) // len(scenarios))
+            for s in scenarios
+        ][:count]
+    bindings = ModelBindings({}, default="unused")
+    bindings._models[("unused", None)] = model
+    engine = Engine(bundle, bindings, concurrency=concurrency)
+    plans = plan_units(bundle, scenarios, seed=0, swap=False)
+    started = time.perf_counter()
+    await engine.run(plans)
+    wall = time.perf_counter() - started
+    assert len(engine.records) == count, engine.failures[:1]
+    tokens = sum(
+        usage["completion_tokens"] for r in engine.records for usage in r["usage"].values()
+    )
+    return tokens, wall
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="local")
+    args = parser.parse_args()
+    from raw_generate import raw_tokens_per_s
+
+    model: Any = create_model(args.model, max_batch_size=64)
+    await model.generate([ChatMessage("user", "Hello")], GenerateConfig(max_tokens=2))
+    bundle = short_debate()
+
+    recording = Recording(model)
+    tokens, wall = await run_debates(bundle, recording, DEBATES, concurrency=DEBATES)
+    framework = tokens / wall
+    last_round = recording.speech_chats[-DEBATES:]
+    raw = raw_tokens_per_s(model.loaded, last_round, MAX_TOKENS)
+
+    seq_tokens, seq_wall = await run_debates(bundle, model, 4, concurrency=1)
+    sequential = seq_tokens / seq_wall
+    result: dict[str, Any] = {
+        "concurrent_debates": DEBATES,
+        "framework_tokens_per_s": round(framework, 1),
+        "raw_generate_tokens_per_s": round(raw, 1),
+        "ratio_vs_raw": round(framework / raw, 3),
+        "sequential_tokens_per_s": round(sequential, 1),
+        "speedup_vs_sequential": round(framework / sequential, 2),
+    }
+    if importlib.util.find_spec("llama_cpp") is not None:
+        result.update(await llamacpp_figures(bundle, framework))
+    await model.aclose()
+    print(json.dumps(result))
+
+
+async def llamacpp_figures(bundle: Bundle, framework: float) -> dict[str, float]:
+    """Serve the same GGUF with llama-cpp-python's server and run the same debates on it."""
+    import socket
+    import subprocess
+
+    from debate.models.embedded import gguf_path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        model = create_model("openai/local-gguf", base_url=f"http://127.0.0.1:{port}/v1")
+        for _ in range(120):
+            try:
+                await model.generate([ChatMessage("user", "Hi")], GenerateConfig(max_tokens=1))
+                break
+            except Exception:
+                await asyncio.sleep(1)
+        tokens, wall = await run_debates(bundle, model, DEBATES, concurrency=DEBATES)
+        served = tokens / wall
+        return {
+            "llamacpp_server_tokens_per_s": round(served, 1),
+            "ratio_vs_llamacpp": round(framework / served, 3),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
