@@ -260,3 +260,62 @@ def test_aclose_stops_the_batcher_and_a_later_call_restarts_it(model: Any) -> No
         return first.text
 
     assert run(use_then_close)
+
+
+# --- the batching pieces without the model ------------------------------------------
+
+
+def test_row_sampler_respects_top_p_and_its_seed() -> None:
+    import torch
+
+    from debate.models.batching import RowSampler
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.5, 0.3, 0.15, 0.05]]))
+    configs = [
+        GenerateConfig(temperature=1.0, top_p=0.7, seed=3),  # nucleus {0, 1}
+        GenerateConfig(temperature=0.0),  # greedy row keeps its scores
+    ]
+
+    def draws(seed: int) -> list[int]:
+        sampler: Any = RowSampler(
+            [configs[0].model_copy(update={"seed": seed}), configs[1]], torch.device("cpu")
+        )
+        picks = []
+        for _ in range(300):
+            out = sampler(torch.zeros((2, 1), dtype=torch.long), logits.clone())
+            assert int(out[1].argmax()) == 0
+            picks.append(int(out[0].argmax()))
+        return picks
+
+    picks = draws(3)
+    assert set(picks) == {0, 1}
+    assert 0.25 < picks.count(1) / len(picks) < 0.5  # renormalised: 0.3 / 0.8 = 0.375
+    assert draws(3) == picks and draws(4) != picks
+
+
+@pytest.mark.slow
+def test_streaming_holds_back_a_partial_stop_string(model: Any) -> None:
+    from debate.models.batching import Request, Row, RowTracker
+
+    tokenizer = model.loaded.tokenizer
+    ids = tokenizer.encode("one two</argument> three", add_special_tokens=False)
+    deltas: list[str] = []
+
+    async def feed() -> Completion:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Completion] = loop.create_future()
+        config = GenerateConfig(max_tokens=50, stop=("</argument>",))
+        row = Row(Request([], config, deltas.append, loop, future), [1], max_new=50)
+        tracker: Any = RowTracker([row], tokenizer, set(), "local")
+        import torch
+
+        sequence = torch.ones((1, 1), dtype=torch.long)
+        for token in ids:
+            sequence = torch.cat([sequence, torch.tensor([[token]])], dim=1)
+            if bool(tracker(sequence, None)[0]):
+                break
+        return await future
+
+    done = run(feed)
+    assert done.text == "one two"
+    assert "".join(deltas) == "one two" and not any("<" in d for d in deltas)
