@@ -135,13 +135,17 @@ class UnitContext:
     round: int = 0
     stop_reason: str | None = None
     calls: int = 0
-    rng: random.Random = field(init=False)
+    _rng: random.Random | None = field(default=None, repr=False)
     _judge_views: dict[int, str] = field(default_factory=dict)
     _constants: dict[str, dict[str, Any]] = field(default_factory=dict)
     _systems: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+    @property
+    def rng(self) -> random.Random:
+        """The unit's seeded random generator (made on first use)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     @property
     def labels(self) -> list[str]:
@@ -167,6 +171,7 @@ class UnitContext:
             "question": scenario.question,
             "answers": scenario.answers,
             "labels": labels,
+            "label_choices": " or ".join(labels),
             "answer_list": "\n".join(
                 f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)
             ),

@@ -24,7 +24,7 @@ from debate.models import Model, create_model
 from debate.scenario import Scenario
 from debate.spec import Bundle
 from debate.steps import count_rounds, run_steps
-from debate.transcript import Message, RunStore
+from debate.transcript import RunStore
 
 
 @dataclass(frozen=True)
@@ -227,13 +227,15 @@ class Engine:
         roles = self.bind_roles()
         total_rounds = count_rounds(self.bundle.steps)
         done = self.store.done if self.store is not None else set()
-        pending = iter([plan for plan in plans if plan.id not in done])
 
         async def worker() -> None:
             for plan in pending:
                 await self.run_unit(plan, roles, total_rounds)
 
-        workers = [asyncio.create_task(worker()) for _ in range(max(1, self.concurrency))]
+        todo = [plan for plan in plans if plan.id not in done]
+        pending = iter(todo)
+        width = max(1, min(self.concurrency, len(todo)))
+        workers = [asyncio.create_task(worker()) for _ in range(width)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -315,16 +317,6 @@ class Engine:
         return True, build_record(plan, ctx, time.perf_counter() - started)
 
 
-def _message_record(message: Message) -> dict[str, Any]:
-    data = message.model_dump()
-    for key in ("quotes", "meta"):
-        if not data[key]:
-            del data[key]
-    if data["visible_to"] is None:
-        del data["visible_to"]
-    return data
-
-
 def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, Any]:
     scenario = plan.scenario
     final = next((v for v in reversed(ctx.verdicts) if v.final), None)
@@ -344,7 +336,7 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
         "answers": scenario.answers,
         "correct_index": scenario.correct_index,
         "defends": ctx.defends,
-        "messages": [_message_record(m) for m in ctx.messages],
+        "messages": [m.to_record() for m in ctx.messages],
         "verdicts": [v.model_dump() for v in ctx.verdicts],
         "final_verdict": final.model_dump() if final else None,
         "correct": correct,

@@ -11,28 +11,51 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from debate.errors import DebateInputError
 from debate.quotes import QuoteCheck
 
 
-class Message(BaseModel):
-    """One utterance. `visible_to` None means every role can see it."""
+@dataclass(slots=True)
+class Message:
+    """One utterance. `visible_to` None means every role can see it.
+
+    A plain dataclass rather than a pydantic model: every turn makes one, and records
+    are written from `to_record`, which leaves out empty fields.
+    """
 
     index: int
     round: int
     role: str
     speaker: str
-    kind: str = "speech"
     text: str
+    kind: str = "speech"
     visible_to: list[str] | None = None
-    quotes: list[QuoteCheck] = Field(default_factory=list)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    quotes: list[QuoteCheck] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "index": self.index,
+            "round": self.round,
+            "role": self.role,
+            "speaker": self.speaker,
+            "kind": self.kind,
+            "text": self.text,
+        }
+        if self.visible_to is not None:
+            data["visible_to"] = list(self.visible_to)
+        if self.quotes:
+            data["quotes"] = [quote.model_dump() for quote in self.quotes]
+        if self.meta:
+            data["meta"] = dict(self.meta)
+        return data
 
 
 class Verdict(BaseModel):
