@@ -40,6 +40,15 @@ def compile_template(source: str) -> jinja2.Template:
     return _ENVIRONMENT.from_string(source)
 
 
+_RENDERED: dict[tuple[Any, ...], str] = {}
+_RENDERED_MAX = 20_000
+_PLAIN = (str, int, float, bool, type(None))
+_MISSING = object()
+_DEFENDS_NAMES = frozenset(
+    {"my_answer", "my_label", "other_answers", "opponent_answer", "opponent_label"}
+)
+
+
 @lru_cache(maxsize=1024)
 def template_names(source: str) -> frozenset[str]:
     """The variable names a template reads."""
@@ -47,6 +56,11 @@ def template_names(source: str) -> frozenset[str]:
         return frozenset(jinja2.meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
     except jinja2.TemplateSyntaxError:
         return frozenset({"round"})
+
+
+@lru_cache(maxsize=1024)
+def sorted_names(source: str) -> tuple[str, ...]:
+    return tuple(sorted(template_names(source)))
 
 
 def render(source: str, variables: dict[str, Any], where: str) -> str:
@@ -199,22 +213,28 @@ class UnitContext:
             constants = self._constants[role] = self._role_constants(role)
         variables = dict(constants)
         variables["round"] = self.round
-        defended = self.defends.get(role)
-        answers = self.scenario.answers
-        if defended is not None and answers:
-            labels = variables["labels"]
-            others = [i for i in range(len(answers)) if i != defended]
-            variables["my_answer"] = answers[defended]
-            variables["my_label"] = labels[defended]
-            variables["other_answers"] = [answers[i] for i in others]
-            variables["opponent_answer"] = answers[others[0]] if others else ""
-            variables["opponent_label"] = labels[others[0]] if others else ""
+        variables.update(self._defends_variables(role))
         if self.variables:
             variables.update(self.variables)
             for hidden_field, roles in self.bundle.protocol.hidden_from.items():
                 if role in roles and hidden_field in self.variables:
                     variables[hidden_field] = None
         return variables
+
+    def _defends_variables(self, role: str) -> dict[str, Any]:
+        defended = self.defends.get(role)
+        answers = self.scenario.answers
+        if defended is None or not answers:
+            return {}
+        labels = self.labels
+        others = [i for i in range(len(answers)) if i != defended]
+        return {
+            "my_answer": answers[defended],
+            "my_label": labels[defended],
+            "other_answers": [answers[i] for i in others],
+            "opponent_answer": answers[others[0]] if others else "",
+            "opponent_label": labels[others[0]] if others else "",
+        }
 
     def system_prompt(self, role: str) -> str:
         """The role's rendered system prompt; re-rendered only when its inputs change."""
@@ -236,11 +256,53 @@ class UnitContext:
         return self.bundle.protocol.word_limit or getattr(self.roles[role].spec, "word_limit", None)
 
     def render(self, role: str, source: str, extra: dict[str, Any] | None = None) -> str:
+        key = None if extra else self._render_key(role, source)
+        if key is not None:
+            cached = _RENDERED.get(key)
+            if cached is not None:
+                return cached
         variables = self.template_variables(role)
         if extra:
             variables.update(extra)
         spec = self.roles[role].spec
-        return render(source, variables, f"{self.bundle.source}: role '{role}' ({spec.name})")
+        text = render(source, variables, f"{self.bundle.source}: role '{role}' ({spec.name})")
+        if key is not None:
+            if len(_RENDERED) >= _RENDERED_MAX:
+                _RENDERED.clear()
+            _RENDERED[key] = text
+        return text
+
+    def _render_key(self, role: str, source: str) -> tuple[Any, ...] | None:
+        """A key for the rendered text: the template and the values of the names it reads.
+
+        Many units render the same instruction with the same values (e.g. "Round 2 of 3 ...
+        answer A"), so rendered texts are shared across units. None when a value read is
+        not a plain value (a mapping, say), in which case the template is just rendered.
+        """
+        constants = self._constants.get(role)
+        if constants is None:
+            constants = self._constants[role] = self._role_constants(role)
+        dynamic = None
+        values: list[Any] = [source]
+        for name in sorted_names(source):
+            if self.variables and name in self.variables:
+                return None
+            if name == "round":
+                value: Any = self.round
+            elif name in _DEFENDS_NAMES:
+                if dynamic is None:
+                    dynamic = self._defends_variables(role)
+                value = dynamic.get(name, _MISSING)
+            else:
+                value = constants.get(name, _MISSING)
+            if isinstance(value, list):
+                if not all(isinstance(item, _PLAIN) for item in value):
+                    return None
+                value = ("list", *value)
+            elif not isinstance(value, _PLAIN) and value is not _MISSING and not callable(value):
+                return None
+            values.append((name, value))
+        return tuple(values)
 
     # ----- views -----------------------------------------------------------------------
 
