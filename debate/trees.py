@@ -38,7 +38,7 @@ SPLITS = ("train", "validation", "test")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ANSWER = re.compile(r"(?im)(?:final\s+)?answer\s*(?:is)?\s*[:\-]\s*\**\s*(.+)$")
 _STANCE = re.compile(r"(?i)^\W*(?:i\s+)?(agree|disagree)\b")
-_LABEL = re.compile(r"^\(?([A-Z])\)?[.:)]?$")
+_LABEL = re.compile(r"^\(?([A-Z])\)?(?:[.:)](?:\s|$)|$)")  # "B", "(B)", "B: text"
 
 
 # ----- answers -----------------------------------------------------------------------

@@ -52,6 +52,8 @@ def test_extract_answer_reads_the_last_answer_line_and_stances() -> None:
 def test_grade_answer_by_label_exact_and_fuzzy_matching() -> None:
     assert grade_answer("A", GOLD) == (True, "option:0")
     assert grade_answer("(B)", GOLD) == (False, "option:1")
+    assert grade_answer("B: the seeds grow", GOLD) == (False, "option:1")
+    assert grade_answer("I think nothing happens", GOLD)[0] is True
     assert grade_answer("nothing happens!", GOLD) == (True, "option:0")
     assert grade_answer("You get sick", GOLD) == (False, "you get sick")
     # "nothing" is a subset of "nothing happens" only: fuzzy match to the correct list
