@@ -46,15 +46,18 @@ STATUSES = ("ok", "tie", "missing", "invalid")
 # ----- answers -----------------------------------------------------------------------
 
 
-def read_answer(text: str | None) -> str | None:
-    """The short answer a turn gives in an `Answer: ...` line (the last one), or a reply that
-    is only an option label; None otherwise. `B: some text` and `(B)` become `B`."""
+def read_answer(text: str | None, require_line: bool = False) -> str | None:
+    """The short answer a turn gives (`debate.trees.extract_answer`): the last `Answer: ...`
+    line, else the first sentence, so that weak models that skip the format are still
+    graded against the gold lists. `B: some text`, `(B)` and `Answer: The answer is B`
+    become `B`. None for an empty reply or an empty `Answer:` line (a missing answer), and
+    with `require_line` for a reply without an `Answer:` line (a judge asked for one)."""
     if not text or not text.strip():
         return None
     bare = _LABELLED.match(text.strip())
     if bare and bare.group(2):
         return bare.group(2)
-    if not _ANSWER_LINE.search(text):
+    if require_line and not _ANSWER_LINE.search(text):
         return None
     answer = extract_answer(text)
     while answer and _ANSWER_PREFIX.match(answer):  # "Answer: Answer: B" -> "B"

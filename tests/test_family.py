@@ -205,13 +205,13 @@ def test_unknown_schema_field_is_an_input_error(tmp_path: Path) -> None:
 
 
 def som_replies(answers: dict[str, list[str | None]]) -> dict[str, Reply]:
-    """Each agent gives its scripted answer per round (None: no answer line)."""
+    """Each agent gives its scripted answer per round (None: an empty reply)."""
 
     def agent(name: str) -> Reply:
         def reply(messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
             turn = sum(1 for m in messages if m.role == "assistant")
             chosen = answers[name][min(turn, len(answers[name]) - 1)]
-            return "I cannot say" if chosen is None else f"My view.\nAnswer: {chosen}"
+            return "" if chosen is None else f"My view.\nAnswer: {chosen}"
 
         return reply
 
@@ -270,7 +270,8 @@ def test_plurality_and_answer_reading() -> None:
     assert read_answer("Because.\nAnswer: (B)") == "B"
     assert read_answer("Answer: A: Nothing in particular happens") == "A"
     assert read_answer("") is None
-    assert read_answer("I think it is B because of the moon.") is None  # no answer line
+    assert read_answer("It is the moon. Really.") == "It is the moon"  # no answer line
+    assert read_answer("It is the moon. Really.", require_line=True) is None
     assert read_answer("B") == "B"
     assert read_answer("The answer is: Answer: Answer:") is None
     assert read_answer("Answer: The answer is (A)") == "A"

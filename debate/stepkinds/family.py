@@ -339,7 +339,7 @@ class Settle(Step):
             )
             completion = await ctx.complete(role, chat, config, kind="verdict", stream=False)
             raws.append(completion.text)
-            answer = read_answer(completion.text)
+            answer = read_answer(completion.text, require_line=True)
             if answer:
                 break
             chat = [
