@@ -367,17 +367,16 @@ def render_logicom_stats(stats: dict[str, Any]) -> list[Table]:
     for model, s in stats.get("models", {}).items():
         k = s["repeats"]
         table = Table(title=f"LOGICOM: debater {model} ({s['claims']} claims, K={k} repeats)")
-        table.add_column("condition")
-        table.add_column("n", justify="right")
+        table.add_column("condition", no_wrap=True)
+        table.add_column("n", justify="right", no_wrap=True)
         table.add_column("convinced [95% CI]", justify="right", no_wrap=True)
-        table.add_column(f"all {k}", justify="right")
-        table.add_column(f"claims by # convinced 0/../{k}", no_wrap=True)
-        table.add_column("stops")
+        table.add_column(f"all {k}", justify="right", no_wrap=True)
+        table.add_column(f"hist 0..{k}", no_wrap=True)
+        table.add_column("stops", min_width=12)
+        incomplete = []
         for condition, rate in s["convinced_rate"].items():
-            incomplete = len(s["incomplete_claims"][condition])
-            hist = "/".join(str(c) for c in s["success_histogram"][condition])
-            if incomplete:
-                hist += f" ({incomplete} incomplete)"
+            if s["incomplete_claims"][condition]:
+                incomplete.append(f"{condition} {len(s['incomplete_claims'][condition])}")
             reasons = " ".join(
                 f"{_SHORT_REASONS.get(r, r)} {c}"
                 for r, c in s["stop_reasons"][condition].items()
@@ -388,7 +387,7 @@ def render_logicom_stats(stats: dict[str, Any]) -> list[Table]:
                 str(rate["n"]),
                 _rate_text(rate),
                 str(s["all_success_claims"][condition]),
-                hist,
+                "/".join(str(c) for c in s["success_histogram"][condition]),
                 reasons,
             )
         value = s["fallacy_vs_logical_increase"]
@@ -403,6 +402,11 @@ def render_logicom_stats(stats: dict[str, Any]) -> list[Table]:
             )
         if any(s.get("helper_failures", {}).values()):
             caption += f"; helper output unreadable: {s['helper_failures']}"
-        table.caption = caption + "; stops: conv, loop, limit (not convinced), max (rounds)"
+        if incomplete:
+            caption += f"; claims missing a repeat: {', '.join(incomplete)}"
+        table.caption = (
+            caption + f"; hist: claims convinced in 0..{k} repeats"
+            "; stops: conv, loop, limit (not convinced), max (rounds)"
+        )
         tables.append(table)
     return tables
