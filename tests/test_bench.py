@@ -263,7 +263,7 @@ def _best_of_bundle(tmp_path: Path, n: int) -> Any:
     from debate.spec import load_protocol
 
     agent = yaml.safe_load((ROOT / "agents" / "debater.yaml").read_text())
-    agent.update(best_of=n, name="debater")
+    agent.update(best_of=n, name="debater", temperature=0.0)  # greedy: candidates at 0.8
     (tmp_path / "agent.yaml").write_text(yaml.safe_dump(agent))
     protocol = yaml.safe_load((ROOT / "protocols" / "debate.yaml").read_text())
     protocol["roles"]["debater_a"]["agent"] = str(tmp_path / "agent.yaml")
