@@ -103,6 +103,9 @@ def run(
     condition: Annotated[
         str | None, typer.Option(help="Shorthand for --variant condition=...")
     ] = None,
+    fallacy: Annotated[
+        str | None, typer.Option(help="LOGICOM: restrict the fallacy helper to one class.")
+    ] = None,
     cache: Annotated[bool, typer.Option(help="Cache model calls on disk.")] = False,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Cache folder (default ~/.cache/debate-lab/calls).")
@@ -130,6 +133,13 @@ def run(
         variants = parse_variants(variant or [])
         if condition:
             variants["condition"] = [c.strip() for c in condition.split(",") if c.strip()]
+        if fallacy:
+            from debate.fallacies import check_fallacy_class
+
+            try:
+                variants["fallacy"] = [check_fallacy_class(fallacy)]
+            except ValueError as exc:
+                raise DebateInputError(f"--fallacy: {exc}") from exc
         options = RunOptions(
             protocol=protocol,
             scenarios=scenarios,

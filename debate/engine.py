@@ -52,7 +52,7 @@ def plan_units(
     """Every unit of a run, in a stable order."""
     protocol = bundle.protocol
     use_swap = protocol.swap if swap is None else swap
-    chosen_variants = variants if variants is not None else protocol.variants
+    chosen_variants = {**protocol.variants, **(variants or {})}
     keys = sorted(chosen_variants)
     combos = [
         dict(zip(keys, values, strict=True))
@@ -322,7 +322,8 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
     final = next((v for v in reversed(ctx.verdicts) if v.final), None)
     correct: bool | None = None
     if final is not None and scenario.correct_index is not None:
-        correct = bool(final.valid and final.probs and final.probs[scenario.correct_index] > 0.5)
+        # the judge's top choice, so it also holds for more than two answers; ties count wrong
+        correct = bool(final.valid and final.chosen == scenario.correct_index)
     return {
         "id": plan.id,
         "protocol": ctx.bundle.protocol.name,
