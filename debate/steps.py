@@ -190,6 +190,10 @@ class Speak(Step):
     ) -> tuple[str, dict[str, Any], int]:
         spec = ctx.roles[role].spec
         assert isinstance(spec, AgentSpec)
+        if spec.best_of > 1:
+            from debate.stepkinds.bestof import best_of_n
+
+            return await best_of_n(ctx, role, instruction, chat, spec)
         completion = await ctx.complete(role, chat, ctx.agent_config(role, spec))
         text = (
             extract_tagged(completion.text, spec.extract_tag)
