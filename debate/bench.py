@@ -16,7 +16,7 @@ import io
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -58,6 +58,10 @@ class Experiment(BaseModel):
     cache: bool = False
     resamples: int = Field(default=2000, ge=100)
     tournament: Tournament | None = None
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    workers: int | None = Field(default=None, ge=1)
+    gpus_per_worker: float = Field(default=0.0, ge=0)
 
     @field_validator("judges", "debaters", "scenarios", mode="before")
     @classmethod
@@ -164,6 +168,10 @@ def run_cell(
         swap=experiment.swap,
         cache=experiment.cache,
         show=False,
+        executor=experiment.executor,
+        ray_address=experiment.ray_address,
+        workers=experiment.workers,
+        gpus_per_worker=experiment.gpus_per_worker,
     )
     if protocol_path is not None and experiment.tournament is not None:
         options.limit = experiment.tournament.limit

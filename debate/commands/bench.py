@@ -64,6 +64,14 @@ def bench_command(
         bool, typer.Option(help="Rebuild the report from the cells in --out; run nothing.")
     ] = False,
     concurrency: Annotated[int | None, typer.Option(help="Units in flight per cell.")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local, or ray to shard each cell over a Ray cluster.")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray worker actors.")] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs reserved by each Ray worker.")
+    ] = None,
 ) -> None:
     """Run a grid of protocols × judges × debaters × scenario sets × seeds and report it."""
     from debate.bench import Experiment, load_experiment, run_bench
@@ -79,6 +87,10 @@ def bench_command(
             ("seeds", seed or None),
             ("limit", limit),
             ("concurrency", concurrency),
+            ("executor", executor),
+            ("ray_address", ray_address),
+            ("workers", workers),
+            ("gpus_per_worker", gpus_per_worker),
         ):
             if value is not None:
                 updates[key] = value
