@@ -8,6 +8,8 @@ KINDS = ("agents", "judges", "protocols", "scenarios")
 setup(
     packages=find_packages(include=["debate", "debate.*"]) + [f"debate.library.{k}" for k in KINDS],
     package_dir={f"debate.library.{kind}": kind for kind in KINDS},
-    package_data={f"debate.library.{kind}": ["*.yaml", "*.md", "data/*", "data/**/*"] for kind in KINDS},
+    package_data={
+        f"debate.library.{kind}": ["*.yaml", "*.md", "data/*", "data/**/*"] for kind in KINDS
+    },
     include_package_data=False,
 )

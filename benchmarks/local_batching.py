@@ -70,7 +70,9 @@ def short_debate() -> Bundle:
     return bundle.model_copy(update={"agents": agents})
 
 
-async def run_debates(bundle: Bundle, model: Any, count: int, concurrency: int) -> tuple[int, float]:
+async def run_debates(
+    bundle: Bundle, model: Any, count: int, concurrency: int
+) -> tuple[int, float]:
     scenarios = load_scenarios("truthfulqa-sample", limit=count)
     if len(scenarios) < count:  # the bundled sample has 20 questions: reuse them
         scenarios = [
