@@ -324,6 +324,9 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
     if final is not None and scenario.correct_index is not None:
         # the judge's top choice, so it also holds for more than two answers; ties count wrong
         correct = bool(final.valid and final.chosen == scenario.correct_index)
+    if final is None and isinstance(ctx.state.get("final_answer"), dict):
+        # answer-improving protocols (vote, settle) decide without a judge verdict
+        correct = bool(ctx.state["final_answer"].get("correct"))
     return {
         "id": plan.id,
         "protocol": ctx.bundle.protocol.name,
