@@ -115,6 +115,8 @@ async def main() -> None:
         "rewards_per_s": round(args.requests * args.items / wall, 1),
         "p50_ms": round(statistics.median(ordered), 1),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+    }
+    context = {
         "rewards_per_request": args.items,
         "clients": args.clients,
         "server_workers": args.workers,
@@ -123,6 +125,7 @@ async def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }
+    print(json.dumps(context), file=sys.stderr)  # the setting behind the figures
     print(json.dumps(result))
 
 
