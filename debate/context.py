@@ -64,18 +64,14 @@ def sorted_names(source: str) -> tuple[str, ...]:
 
 
 def render(source: str, variables: dict[str, Any], where: str) -> str:
-    """Render a template. `variables` must already hold the environment's globals
-    (see `with_globals`): the context is shared, not copied, which keeps this cheap."""
+    """Render a template. `variables` must already hold the environment's globals (the
+    role constants include them): the context is shared, not copied, which keeps this cheap."""
     try:
         template = compile_template(source)
         context = template.new_context(variables, shared=True)
         return "".join(template.root_render_func(context)).strip()
     except jinja2.TemplateError as exc:
         raise DebateInputError(f"{where}: template error: {exc}") from exc
-
-
-def with_globals(variables: dict[str, Any]) -> dict[str, Any]:
-    return {**_ENVIRONMENT.globals, **variables}
 
 
 def derive_seed(*parts: object) -> int:

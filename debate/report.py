@@ -17,9 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from debate.context import LABELS
 from debate.metrics import Estimate, accuracy, accuracy_by_position, swap_disagreement
-
-LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def p_correct(record: dict[str, Any]) -> float | None:

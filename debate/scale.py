@@ -195,17 +195,3 @@ def run_on_ray(
         for handle in actors.values():
             ray.kill(handle, no_restart=True)
     return RayOutcome(driver, restarts)
-
-
-def worker_names() -> list[str]:
-    """Names of this namespace's live worker actors (for tests and diagnostics)."""
-    import ray
-    from ray.util import list_named_actors
-
-    if not ray.is_initialized():
-        return []
-    return sorted(
-        entry["name"] if isinstance(entry, dict) else entry
-        for entry in list_named_actors(all_namespaces=False)
-        if (entry["name"] if isinstance(entry, dict) else entry).startswith(ACTOR_PREFIX)
-    )
