@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+from jinja2.runtime import new_context
 
 from debate.errors import DebateInputError
 from debate.events import Event, TextDelta, TurnFinished, TurnStarted
@@ -40,15 +41,6 @@ def compile_template(source: str) -> jinja2.Template:
     return _ENVIRONMENT.from_string(source)
 
 
-_RENDERED: dict[tuple[Any, ...], str] = {}
-_RENDERED_MAX = 20_000
-_PLAIN = (str, int, float, bool, type(None))
-_MISSING = object()
-_DEFENDS_NAMES = frozenset(
-    {"my_answer", "my_label", "other_answers", "opponent_answer", "opponent_label"}
-)
-
-
 @lru_cache(maxsize=1024)
 def template_names(source: str) -> frozenset[str]:
     """The variable names a template reads."""
@@ -58,17 +50,19 @@ def template_names(source: str) -> frozenset[str]:
         return frozenset({"round"})
 
 
-@lru_cache(maxsize=1024)
-def sorted_names(source: str) -> tuple[str, ...]:
-    return tuple(sorted(template_names(source)))
-
-
-def render(source: str, variables: dict[str, Any], where: str) -> str:
+def render(
+    source: str, variables: dict[str, Any], where: str, overrides: dict[str, Any] | None = None
+) -> str:
     """Render a template. `variables` must already hold the environment's globals (the
-    role constants include them): the context is shared, not copied, which keeps this cheap."""
+    role constants include them). It is shared, not copied: `overrides` (values that
+    change during a unit) are layered over it in the render's own context."""
     try:
         template = compile_template(source)
-        context = template.new_context(variables, shared=True)
+        # No globals of the context's own: copying the template's globals chain on every
+        # render costs more than the render.
+        context = new_context(_ENVIRONMENT, None, template.blocks, variables, shared=True)
+        if overrides:
+            context.vars.update(overrides)
         return "".join(template.root_render_func(context)).strip()
     except jinja2.TemplateError as exc:
         raise DebateInputError(f"{where}: template error: {exc}") from exc
@@ -149,6 +143,10 @@ class UnitContext:
     _judge_views: dict[int, str] = field(default_factory=dict)
     _constants: dict[str, dict[str, Any]] = field(default_factory=dict)
     _systems: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    _defends_cache: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _labels: list[str] | None = None
+    _shared_constants: dict[str, Any] | None = None
+    _histories: dict[str, tuple[int, list[tuple[Any, str]]]] = field(default_factory=dict)
 
     @property
     def rng(self) -> random.Random:
@@ -159,7 +157,9 @@ class UnitContext:
 
     @property
     def labels(self) -> list[str]:
-        return list(LABELS[: len(self.scenario.answers)])
+        if self._labels is None:
+            self._labels = list(LABELS[: len(self.scenario.answers)])
+        return self._labels
 
     @property
     def stopped(self) -> bool:
@@ -171,57 +171,80 @@ class UnitContext:
 
     # ----- templates -------------------------------------------------------------------
 
+    def _unit_constants(self) -> dict[str, Any]:
+        """Template variables every role of the unit shares (computed once)."""
+        if self._shared_constants is None:
+            scenario = self.scenario
+            labels = self.labels
+            self._shared_constants = {
+                **_ENVIRONMENT.globals,
+                "question": scenario.question,
+                "answers": scenario.answers,
+                "labels": labels,
+                "label_choices": " or ".join(labels),
+                "answer_list": "\n".join(
+                    [f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)]
+                ),
+                "story": scenario.story,
+                "fields": scenario.fields,
+                "total_rounds": self.total_rounds,
+                "variant": self.variant,
+                "speakers": {name: other.speaker for name, other in self.roles.items()},
+            }
+        return self._shared_constants
+
     def _role_constants(self, role: str) -> dict[str, Any]:
-        """Template variables that do not change while the unit runs (computed once)."""
-        scenario = self.scenario
+        """Template variables of one role that do not change while the unit runs."""
         bound = self.roles[role]
-        labels = self.labels
         constants: dict[str, Any] = {
-            **_ENVIRONMENT.globals,
-            "question": scenario.question,
-            "answers": scenario.answers,
-            "labels": labels,
-            "label_choices": " or ".join(labels),
-            "answer_list": "\n".join(
-                f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)
-            ),
-            "story": scenario.story,
-            "fields": dict(scenario.fields),
+            **self._unit_constants(),
             "params": {**self.bundle.protocol.params, **bound.params},
             "role": role,
             "name": bound.speaker,
-            "total_rounds": self.total_rounds,
             "word_limit": self.word_limit(role),
-            "variant": self.variant,
-            "speakers": {name: other.speaker for name, other in self.roles.items()},
         }
         for hidden_field, roles in self.bundle.protocol.hidden_from.items():
             if role in roles:
                 if hidden_field.startswith("fields."):
-                    constants["fields"].pop(hidden_field.removeprefix("fields."), None)
+                    fields = constants["fields"] = dict(constants["fields"])
+                    fields.pop(hidden_field.removeprefix("fields."), None)
                 else:
                     constants[hidden_field] = None
         return constants
 
     def template_variables(self, role: str) -> dict[str, Any]:
+        """Every template variable of the role, as one new dict."""
+        return {**self._constants_of(role), **self._changing_variables(role)}
+
+    def _constants_of(self, role: str) -> dict[str, Any]:
         constants = self._constants.get(role)
         if constants is None:
             constants = self._constants[role] = self._role_constants(role)
-        variables = dict(constants)
-        variables["round"] = self.round
-        variables.update(self._defends_variables(role))
+        return constants
+
+    def _changing_variables(self, role: str) -> dict[str, Any]:
+        """The variables that may change while the unit runs: the round, what the role
+        defends, and values steps set (hidden fields stay hidden)."""
+        changing = {"round": self.round, **self._defends_variables(role)}
         if self.variables:
-            variables.update(self.variables)
+            changing.update(self.variables)
             for hidden_field, roles in self.bundle.protocol.hidden_from.items():
                 if role in roles and hidden_field in self.variables:
-                    variables[hidden_field] = None
-        return variables
+                    changing[hidden_field] = None
+        return changing
 
     def _defends_variables(self, role: str) -> dict[str, Any]:
         defended = self.defends.get(role)
         answers = self.scenario.answers
         if defended is None or not answers:
             return {}
+        cached = self._defends_cache.get(defended)
+        if cached is None:
+            cached = self._defends_cache[defended] = self._describe_defended(defended)
+        return cached
+
+    def _describe_defended(self, defended: int) -> dict[str, Any]:
+        answers = self.scenario.answers
         labels = self.labels
         others = [i for i in range(len(answers)) if i != defended]
         return {
@@ -252,53 +275,11 @@ class UnitContext:
         return self.bundle.protocol.word_limit or getattr(self.roles[role].spec, "word_limit", None)
 
     def render(self, role: str, source: str, extra: dict[str, Any] | None = None) -> str:
-        key = None if extra else self._render_key(role, source)
-        if key is not None:
-            cached = _RENDERED.get(key)
-            if cached is not None:
-                return cached
-        variables = self.template_variables(role)
+        changing = self._changing_variables(role)
         if extra:
-            variables.update(extra)
-        spec = self.roles[role].spec
-        text = render(source, variables, f"{self.bundle.source}: role '{role}' ({spec.name})")
-        if key is not None:
-            if len(_RENDERED) >= _RENDERED_MAX:
-                _RENDERED.clear()
-            _RENDERED[key] = text
-        return text
-
-    def _render_key(self, role: str, source: str) -> tuple[Any, ...] | None:
-        """A key for the rendered text: the template and the values of the names it reads.
-
-        Many units render the same instruction with the same values (e.g. "Round 2 of 3 ...
-        answer A"), so rendered texts are shared across units. None when a value read is
-        not a plain value (a mapping, say), in which case the template is just rendered.
-        """
-        constants = self._constants.get(role)
-        if constants is None:
-            constants = self._constants[role] = self._role_constants(role)
-        dynamic = None
-        values: list[Any] = [source]
-        for name in sorted_names(source):
-            if self.variables and name in self.variables:
-                return None
-            if name == "round":
-                value: Any = self.round
-            elif name in _DEFENDS_NAMES:
-                if dynamic is None:
-                    dynamic = self._defends_variables(role)
-                value = dynamic.get(name, _MISSING)
-            else:
-                value = constants.get(name, _MISSING)
-            if isinstance(value, list):
-                if not all(isinstance(item, _PLAIN) for item in value):
-                    return None
-                value = ("list", *value)
-            elif not isinstance(value, _PLAIN) and value is not _MISSING and not callable(value):
-                return None
-            values.append((name, value))
-        return tuple(values)
+            changing.update(extra)
+        where = f"{self.bundle.source}: role '{role}' ({self.roles[role].spec.name})"
+        return render(source, self._constants_of(role), where, changing)
 
     # ----- views -----------------------------------------------------------------------
 
@@ -314,26 +295,47 @@ class UnitContext:
 
     def view(self, role: str, instruction: str, system: str | None = None) -> list[ChatMessage]:
         """The chat a role's model sees: system, history, then this turn's instruction."""
-        bound = self.roles[role]
-        turns: list[tuple[str, str]] = []
-        for message in self.visible(role):
+        history = self._history(role)
+        chat = [ChatMessage("system", system or self.system_prompt(role))]
+        chat.extend(ChatMessage(kind, text) for kind, text in history)
+        if instruction:
+            if history and history[-1][0] == "user":
+                chat[-1] = ChatMessage("user", f"{history[-1][1]}\n\n{instruction}")
+            else:
+                chat.append(ChatMessage("user", instruction))
+        return chat
+
+    def _history(self, role: str) -> list[tuple[Any, str]]:
+        """The role's view of the messages so far, consecutive same-kind turns merged.
+
+        Messages are append-only, so each role's history is extended, not rebuilt."""
+        entry = self._histories.get(role)
+        if entry is None:
+            entry = self._histories[role] = (0, [])
+        consumed, merged = entry
+        if consumed == len(self.messages):
+            return merged
+        is_judge = self.roles[role].is_judge
+
+        def add(kind: str, content: str) -> None:
+            if merged and merged[-1][0] == kind:
+                merged[-1] = (kind, f"{merged[-1][1]}\n\n{content}")
+            else:
+                merged.append((kind, content))
+
+        for message in self.messages[consumed:]:
+            if message.visible_to is not None and role not in message.visible_to:
+                continue
             if message.role == role:
                 asked = message.meta.get("instruction")
                 if asked:
-                    turns.append(("user", asked))
-                turns.append(("assistant", message.text))
+                    add("user", asked)
+                add("assistant", message.text)
             else:
-                text = self._shown_to_judge(message) if bound.is_judge else message.text
-                turns.append(("user", f"{message.speaker}: {text}"))
-        if instruction:
-            turns.append(("user", instruction))
-        merged: list[list[str]] = [["system", system or self.system_prompt(role)]]
-        for kind, content in turns:
-            if merged[-1][0] == kind:
-                merged[-1][1] = f"{merged[-1][1]}\n\n{content}"
-            else:
-                merged.append([kind, content])
-        return [ChatMessage(kind, text) for kind, text in merged]  # type: ignore[arg-type]
+                text = self._shown_to_judge(message) if is_judge else message.text
+                add("user", f"{message.speaker}: {text}")
+        self._histories[role] = (len(self.messages), merged)
+        return merged
 
     # ----- calling models --------------------------------------------------------------
 

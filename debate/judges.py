@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 from debate.context import UnitContext
@@ -123,7 +124,7 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
             ChatMessage(role="assistant", content=completion.text or "(no reply)"),
             ChatMessage(role="user", content=ctx.render(role, spec.retry_instruction)),
         ]
-        config = config.model_copy(update={"seed": ctx.next_seed(), "choices": None})
+        config = replace(config, seed=ctx.next_seed(), choices=None)
     else:
         verdict = Verdict(
             role=role,

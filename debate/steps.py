@@ -11,7 +11,7 @@ Feature modules add step types with `@register_step`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -23,6 +23,7 @@ from debate.spec import AgentSpec, JudgeSpec, ProtocolSpec, pydantic_lines
 
 STEP_TYPES: dict[str, type[Step]] = {}
 StepType = TypeVar("StepType", bound="type[Step]")
+T = TypeVar("T")
 
 
 class Step(BaseModel):
@@ -119,6 +120,22 @@ async def run_steps(steps: list[Step], ctx: UnitContext) -> None:
         await step.run(ctx)
 
 
+async def run_together(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await calls concurrently, like `asyncio.gather`, but the first in the caller's own
+    task: one task fewer per simultaneous step, which shows with instant models."""
+    if len(calls) == 1:
+        return [await calls[0]]
+    others = [asyncio.ensure_future(call) for call in calls[1:]]
+    try:
+        first = await calls[0]
+        rest = await asyncio.gather(*others)
+    except BaseException:
+        for task in others:
+            task.cancel()
+        raise
+    return [first, *rest]
+
+
 def unknown_roles(names: list[str], protocol: ProtocolSpec) -> list[str]:
     return [name for name in names if name not in protocol.roles]
 
@@ -156,11 +173,8 @@ class Speak(Step):
         ctx.round += 1
         if self.together:
             prepared = [self.prepare(ctx, role) for role in self.speak]
-            texts = await asyncio.gather(
-                *(
-                    self.generate(ctx, role, *p)
-                    for role, p in zip(self.speak, prepared, strict=True)
-                )
+            texts = await run_together(
+                [self.generate(ctx, role, *p) for role, p in zip(self.speak, prepared, strict=True)]
             )
             for role, (instruction, _chat), (text, meta, tokens) in zip(
                 self.speak, prepared, texts, strict=True

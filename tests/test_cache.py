@@ -4,6 +4,7 @@ files, single flight, and that transport settings and secrets stay out of it."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_key_is_stable_and_canonical() -> None:
     ],
 )
 def test_key_changes_with_every_sampling_setting(change: dict[str, object]) -> None:
-    changed = BASE.model_copy(update=change)
+    changed = replace(BASE, **change)
     assert cache_key("openai/m", MESSAGES, changed) != cache_key("openai/m", MESSAGES, BASE)
 
 
@@ -68,7 +69,7 @@ def test_hits_and_misses(tmp_path: Path) -> None:
     async def work() -> list[Completion]:
         out = [await cached.generate(MESSAGES, BASE)]
         out.append(await cached.generate(MESSAGES, BASE))
-        out.append(await cached.generate(MESSAGES, BASE.model_copy(update={"epoch": 1})))
+        out.append(await cached.generate(MESSAGES, replace(BASE, epoch=1)))
         out.append(await cached.generate(MESSAGES, BASE))
         return out
 
@@ -96,7 +97,7 @@ def test_hit_replays_text_through_on_delta(tmp_path: Path) -> None:
 
 def test_choice_logprobs_round_trip(tmp_path: Path) -> None:
     cached = CachedModel(ScriptedModel("scripted"), tmp_path)
-    config = BASE.model_copy(update={"choices": ("A", "B")})
+    config = replace(BASE, choices=("A", "B"))
     first = run(cached.generate(MESSAGES, config))
     second = run(cached.generate(MESSAGES, config))
     assert first.choice_logprobs and second.choice_logprobs == first.choice_logprobs
@@ -112,7 +113,7 @@ def test_corrupt_file_is_a_miss_and_is_overwritten(tmp_path: Path, garbage: byte
     path.write_bytes(garbage)
     result = run(cached.generate(MESSAGES, BASE))
     assert result.cached is False and (cached.hits, cached.misses) == (0, 1)
-    assert Completion.model_validate_json(path.read_bytes()).text == result.text
+    assert Completion.from_json(path.read_bytes()).text == result.text
     assert run(cached.generate(MESSAGES, BASE)).cached is True
 
 

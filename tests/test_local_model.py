@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -190,9 +191,7 @@ def test_sampling_is_seeded_per_request_whatever_the_batch(model: Any) -> None:
     mixed = run(lambda: gather(model, [(QUESTIONS[1], mine), *others]))
     assert mixed[0].text == alone
     other_seed = GenerateConfig(max_tokens=10, temperature=1.0, seed=8)
-    texts = {
-        one(model, QUESTIONS[1], other_seed.model_copy(update={"seed": s})).text for s in (8, 9, 10)
-    }
+    texts = {one(model, QUESTIONS[1], replace(other_seed, seed=s)).text for s in (8, 9, 10)}
     assert len(texts | {alone}) > 1  # the seed matters
 
 
@@ -277,9 +276,7 @@ def test_row_sampler_respects_top_p_and_its_seed() -> None:
     ]
 
     def draws(seed: int) -> list[int]:
-        sampler: Any = RowSampler(
-            [configs[0].model_copy(update={"seed": seed}), configs[1]], torch.device("cpu")
-        )
+        sampler: Any = RowSampler([replace(configs[0], seed=seed), configs[1]], torch.device("cpu"))
         picks = []
         for _ in range(300):
             out = sampler(torch.zeros((2, 1), dtype=torch.long), logits.clone())

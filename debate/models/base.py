@@ -6,11 +6,10 @@ configuration into a `Completion` (text, optional choice logprobs, usage).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict, Field
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +20,15 @@ class ChatMessage:
     content: str
 
 
-class GenerateConfig(BaseModel):
+@dataclass(frozen=True, slots=True)
+class GenerateConfig:
     """Sampling settings for one request.
 
     `choices`, when set, asks the backend for next-token log-probabilities of each
     choice label (e.g. ("A", "B")) at the start of the reply. Backends that cannot
     provide them return `choice_logprobs=None` and callers fall back to parsing.
+    Change one with `dataclasses.replace(config, seed=...)`.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     max_tokens: int = 256
     temperature: float = 0.0
@@ -40,23 +39,52 @@ class GenerateConfig(BaseModel):
     epoch: int = 0  # repeat index; backends ignore it, the cache keys on it
 
 
-class Usage(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
         )
 
 
-class Completion(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A model's reply. Plain (unvalidated) dataclasses, like the two above: the engine
+    makes several of these per turn, and they are built by backends, not read from users."""
+
     text: str
     model: str
     choice_logprobs: dict[str, float] | None = None
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)
     cached: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Completion:
+        """Read `to_json` output; ValueError when it is not a completion."""
+        raw = json.loads(data)
+        try:
+            usage = raw.get("usage") or {}
+            logprobs = raw.get("choice_logprobs")
+            return cls(
+                text=str(raw["text"]),
+                model=str(raw["model"]),
+                choice_logprobs=(
+                    {str(k): float(v) for k, v in logprobs.items()} if logprobs else None
+                ),
+                usage=Usage(
+                    int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+                ),
+                cached=bool(raw.get("cached", False)),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a stored completion: {exc}") from None
 
 
 DeltaCallback = Callable[[str], None]

@@ -24,9 +24,8 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from debate.models.base import (
     ChatMessage,
@@ -50,7 +49,7 @@ def default_cache_dir() -> Path:
 
 def cache_key(model: str, messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
     """The hex sha256 that identifies a request across runs and processes."""
-    settings = config.model_dump(mode="json")
+    settings = asdict(config)  # tuples serialise as lists, as in every earlier version
     payload = {
         "v": KEY_VERSION,
         "model": model,
@@ -77,19 +76,19 @@ class CompletionCache:
         except OSError:
             return None
         try:
-            return Completion.model_validate_json(data)
-        except (ValidationError, ValueError):
+            return Completion.from_json(data)
+        except ValueError:
             return None
 
     def put(self, key: str, completion: Completion) -> None:
         """Write atomically: a reader sees the old file, the new one, or none."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        stored = completion.model_copy(update={"cached": False})
+        stored = replace(completion, cached=False)
         fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(stored.model_dump_json())
+                handle.write(stored.to_json())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -118,7 +117,7 @@ class CachedModel:
         self.hit_usage = self.hit_usage + completion.usage
         if on_delta is not None and completion.text:
             on_delta(completion.text)
-        return completion.model_copy(update={"cached": True})
+        return replace(completion, cached=True)
 
     async def generate(
         self,

@@ -114,6 +114,9 @@ def classify_error(exc: BaseException) -> tuple[bool, str]:
     if isinstance(exc, BadResponseError):
         return True, f"bad response: {exc}"
     if isinstance(exc, openai.APITimeoutError):
+        refused = _refused_connection(exc)
+        if refused is not None:  # the aiohttp transport reports a refused connect so
+            return True, f"connection error: {type(refused).__name__}: {refused}"
         return True, "request timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
@@ -127,6 +130,18 @@ def classify_error(exc: BaseException) -> tuple[bool, str]:
     if isinstance(exc, httpx.TransportError):
         return True, f"connection error: {type(exc).__name__}: {exc}"
     return False, f"{type(exc).__name__}: {exc}"
+
+
+def _refused_connection(exc: BaseException) -> BaseException | None:
+    """The connect failure (refused, unreachable) under an exception, if there is one."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionError) or type(cause).__name__ == "ClientConnectorError":
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def error_message(exc: openai.APIStatusError) -> str:

@@ -31,11 +31,8 @@ _PHRASES = (
 
 
 def _digest(*parts: str) -> int:
-    hasher = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        hasher.update(part.encode("utf-8", "surrogatepass"))
-        hasher.update(b"\x00")
-    return int.from_bytes(hasher.digest(), "big")
+    data = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 class ScriptedModel:
@@ -77,32 +74,29 @@ class ScriptedModel:
     def _default(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> Completion:
         last = messages[-1].content if messages else ""
         key = _digest(self.name, str(config.seed), str(len(messages)), last)
-        prompt_tokens = sum(len(m.content) for m in messages) // 4
-        if config.choices:
-            logits = [((key >> (8 * i)) & 0xFF) / 64.0 for i in range(len(config.choices))]
+        prompt_tokens = sum([len(m.content) for m in messages]) // 4
+        choices = config.choices
+        if choices:
+            logits = [((key >> (8 * i)) & 0xFF) / 64.0 for i in range(len(choices))]
             top = max(logits)
-            norm = top + math.log(sum(math.exp(value - top) for value in logits))
-            logprobs = {c: v - norm for c, v in zip(config.choices, logits, strict=True)}
-            best = max(logprobs, key=lambda choice: logprobs[choice])
+            norm = top + math.log(sum([math.exp(value - top) for value in logits]))
+            logprobs = {c: v - norm for c, v in zip(choices, logits, strict=True)}
+            best = choices[logits.index(top)]
             text = f"Answer: {best}"
-            return Completion(
-                text=text,
-                model=self.name,
-                choice_logprobs=logprobs,
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=2),
-            )
-        first = _PHRASES[key % len(_PHRASES)]
-        second = _PHRASES[
-            (key % len(_PHRASES) + 1 + (key >> 16) % (len(_PHRASES) - 1)) % len(_PHRASES)
-        ]
-        text = f"{first} {second}"
-        words = text.split()[: max(1, config.max_tokens)]
-        text = " ".join(words)
+            completion_tokens = 2
+        else:
+            count = len(_PHRASES)
+            first = key % count
+            second = (first + 1 + (key >> 16) % (count - 1)) % count
+            words = f"{_PHRASES[first]} {_PHRASES[second]}".split()[: max(1, config.max_tokens)]
+            text = " ".join(words)
+            logprobs = None
+            completion_tokens = len(words)
         return Completion(
             text=text,
             model=self.name,
-            choice_logprobs=None,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words)),
+            choice_logprobs=logprobs,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
         )
 
     async def aclose(self) -> None:

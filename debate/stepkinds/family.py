@@ -24,6 +24,7 @@ from these plus the engine's own `speak` and `repeat`:
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -283,7 +284,7 @@ class Moderate(Check):
                 ChatMessage(role="assistant", content=completion.text or "(no reply)"),
                 ChatMessage(role="user", content=retry),
             ]
-            config = config.model_copy(update={"seed": ctx.next_seed()})
+            config = replace(config, seed=ctx.next_seed())
         return None, "\n---\n".join(raws), spec.retries + 1
 
 
@@ -334,9 +335,7 @@ class Settle(Step):
         raws: list[str] = []
         answer = None
         for _ in range(spec.retries + 1):
-            config = config.model_copy(
-                update={"seed": ctx.next_seed(), "max_tokens": spec.max_tokens}
-            )
+            config = replace(config, seed=ctx.next_seed(), max_tokens=spec.max_tokens)
             completion = await ctx.complete(role, chat, config, kind="verdict", stream=False)
             raws.append(completion.text)
             answer = read_answer(completion.text, require_line=True)

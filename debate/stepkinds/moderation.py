@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -235,7 +236,7 @@ class Check(Step):
                 ChatMessage(role="assistant", content=completion.text or "(no reply)"),
                 ChatMessage(role="user", content=retry),
             ]
-            config = config.model_copy(update={"seed": derive_seed(seed, attempt), "choices": None})
+            config = replace(config, seed=derive_seed(seed, attempt), choices=None)
         return None, "\n---\n".join(raws), spec.retries + 1
 
 
@@ -419,5 +420,5 @@ class Rewrite(Step):
                 ChatMessage(role="assistant", content=completion.text or "(no reply)"),
                 ChatMessage(role="user", content=retry),
             ]
-            config = config.model_copy(update={"seed": ctx.next_seed()})
+            config = replace(config, seed=ctx.next_seed())
         return None, raws

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -193,7 +194,7 @@ class Branch(Step):
             ]
             config = ctx.agent_config(player, _agent(ctx, player))
             if temperature is not None:
-                config = config.model_copy(update={"temperature": temperature})
+                config = replace(config, temperature=temperature)
             return await self.generate(ctx, player, player, chat, config)
 
         texts = list(await asyncio.gather(*(ask(p) for p in self.branch)))
