@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     unit: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnitStarted(Event):
     protocol: str
     question: str
@@ -25,7 +25,7 @@ class UnitStarted(Event):
     total_rounds: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnStarted(Event):
     round: int
     role: str
@@ -33,13 +33,13 @@ class TurnStarted(Event):
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta(Event):
     role: str
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnFinished(Event):
     round: int
     role: str
@@ -50,7 +50,7 @@ class TurnFinished(Event):
     completion_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VerdictGiven(Event):
     round: int
     role: str
@@ -60,12 +60,12 @@ class VerdictGiven(Event):
     correct_index: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnitFinished(Event):
     record: dict[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnitFailed(Event):
     error: str
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatMessage:
     """One chat message. A plain dataclass: views build many of these per turn."""
 
@@ -20,7 +20,7 @@ class ChatMessage:
     content: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GenerateConfig:
     """Sampling settings for one request.
 
@@ -39,7 +39,7 @@ class GenerateConfig:
     epoch: int = 0  # repeat index; backends ignore it, the cache keys on it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -51,10 +51,14 @@ class Usage:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Completion:
-    """A model's reply. Plain (unvalidated) dataclasses, like the two above: the engine
-    makes several of these per turn, and they are built by backends, not read from users."""
+    """A model's reply.
+
+    This and the types above are plain slotted dataclasses, neither validated nor frozen
+    (freezing costs about a microsecond per object): the engine makes several per turn,
+    backends build them, users never write them. Treat them as immutable; change one with
+    `dataclasses.replace`."""
 
     text: str
     model: str
