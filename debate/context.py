@@ -50,22 +50,39 @@ def template_names(source: str) -> frozenset[str]:
         return frozenset({"round"})
 
 
+_CONTEXTS: dict[str, tuple[jinja2.Template, jinja2.runtime.Context]] = {}
+
+
 def render(
-    source: str, variables: dict[str, Any], where: str, overrides: dict[str, Any] | None = None
+    source: str,
+    variables: dict[str, Any],
+    where: str = "",
+    overrides: dict[str, Any] | None = None,
 ) -> str:
     """Render a template. `variables` must already hold the environment's globals (the
     role constants include them). It is shared, not copied: `overrides` (values that
-    change during a unit) are layered over it in the render's own context."""
+    change during a unit) are layered over it as the render's own variables (and the
+    render may add to them)."""
     try:
         template = compile_template(source)
-        # No globals of the context's own: copying the template's globals chain on every
-        # render costs more than the render.
-        context = new_context(_ENVIRONMENT, None, template.blocks, variables, shared=True)
-        if overrides:
-            context.vars.update(overrides)
+        # One jinja context per compiled template, re-pointed at each render's variables:
+        # making a context costs more than most renders, and rendering never awaits, so a
+        # context is never in use twice at once.
+        cached = _CONTEXTS.get(source)
+        if cached is None or cached[0] is not template:
+            context = new_context(_ENVIRONMENT, None, template.blocks, variables, shared=True)
+            if len(_CONTEXTS) > 1024:
+                _CONTEXTS.clear()
+            _CONTEXTS[source] = (template, context)
+        else:
+            context = cached[1]
+        context.parent = variables
+        context.vars = overrides if overrides is not None else {}
+        context.exported_vars = set()
         return "".join(template.root_render_func(context)).strip()
     except jinja2.TemplateError as exc:
-        raise DebateInputError(f"{where}: template error: {exc}") from exc
+        prefix = f"{where}: " if where else ""
+        raise DebateInputError(f"{prefix}template error: {exc}") from exc
 
 
 def derive_seed(*parts: object) -> int:
@@ -146,7 +163,7 @@ class UnitContext:
     _defends_cache: dict[int, dict[str, Any]] = field(default_factory=dict)
     _labels: list[str] | None = None
     _shared_constants: dict[str, Any] | None = None
-    _histories: dict[str, tuple[int, list[tuple[Any, str]]]] = field(default_factory=dict)
+    _histories: dict[str, tuple[int, list[ChatMessage]]] = field(default_factory=dict)
 
     @property
     def rng(self) -> random.Random:
@@ -278,8 +295,11 @@ class UnitContext:
         changing = self._changing_variables(role)
         if extra:
             changing.update(extra)
-        where = f"{self.bundle.source}: role '{role}' ({self.roles[role].spec.name})"
-        return render(source, self._constants_of(role), where, changing)
+        try:
+            return render(source, self._constants_of(role), overrides=changing)
+        except DebateInputError as exc:  # name the role only when there is an error
+            where = f"{self.bundle.source}: role '{role}' ({self.roles[role].spec.name})"
+            raise DebateInputError(f"{where}: {exc}") from exc.__cause__
 
     # ----- views -----------------------------------------------------------------------
 
@@ -296,16 +316,15 @@ class UnitContext:
     def view(self, role: str, instruction: str, system: str | None = None) -> list[ChatMessage]:
         """The chat a role's model sees: system, history, then this turn's instruction."""
         history = self._history(role)
-        chat = [ChatMessage("system", system or self.system_prompt(role))]
-        chat.extend(ChatMessage(kind, text) for kind, text in history)
+        chat = [ChatMessage("system", system or self.system_prompt(role)), *history]
         if instruction:
-            if history and history[-1][0] == "user":
-                chat[-1] = ChatMessage("user", f"{history[-1][1]}\n\n{instruction}")
+            if history and history[-1].role == "user":
+                chat[-1] = ChatMessage("user", f"{history[-1].content}\n\n{instruction}")
             else:
                 chat.append(ChatMessage("user", instruction))
         return chat
 
-    def _history(self, role: str) -> list[tuple[Any, str]]:
+    def _history(self, role: str) -> list[ChatMessage]:
         """The role's view of the messages so far, consecutive same-kind turns merged.
 
         Messages are append-only, so each role's history is extended, not rebuilt."""
@@ -317,11 +336,11 @@ class UnitContext:
             return merged
         is_judge = self.roles[role].is_judge
 
-        def add(kind: str, content: str) -> None:
-            if merged and merged[-1][0] == kind:
-                merged[-1] = (kind, f"{merged[-1][1]}\n\n{content}")
+        def add(kind: Any, content: str) -> None:
+            if merged and merged[-1].role == kind:
+                merged[-1] = ChatMessage(kind, f"{merged[-1].content}\n\n{content}")
             else:
-                merged.append((kind, content))
+                merged.append(ChatMessage(kind, content))
 
         for message in self.messages[consumed:]:
             if message.visible_to is not None and role not in message.visible_to:
