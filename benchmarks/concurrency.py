@@ -145,31 +145,31 @@ def timed_run(workdir: Path, base_url: str, n: int, tag: str, max_connections: i
 
 
 async def raw_http_waves(base_url: str, waves: int, width: int) -> float:
-    """Wall seconds of `waves` rounds of `width` concurrent bare POSTs (no SDK, no engine):
-    what the server and this machine allow at best."""
-    import openai
+    """Wall seconds of `waves` rounds of `width` concurrent bare POSTs on one aiohttp
+    session (no SDK, no engine): what the server and this machine allow at best."""
+    import aiohttp
 
-    client = openai.DefaultAsyncHttpxClient()
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Round 1 of 2. Give your opening argument."}],
         "max_tokens": 200,
     }
     headers = {"Authorization": "Bearer sk-benchmark-placeholder"}
-    try:
+    connector = aiohttp.TCPConnector(limit=width)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def one() -> int:
+            async with session.post(f"{base_url}/chat/completions", json=body) as reply:
+                await reply.read()
+                return reply.status
+
+        await one()  # open a connection before timing
         started = time.perf_counter()
         for _ in range(waves):
-            responses = await asyncio.gather(
-                *(
-                    client.post(f"{base_url}/chat/completions", json=body, headers=headers)
-                    for _ in range(width)
-                )
-            )
-            if any(response.status_code != 200 for response in responses):
+            statuses = await asyncio.gather(*(one() for _ in range(width)))
+            if any(status != 200 for status in statuses):
                 raise SystemExit("raw HTTP baseline: the server returned an error")
         return time.perf_counter() - started
-    finally:
-        await client.aclose()
 
 
 DIAGNOSTICS: dict[str, Any] = {}

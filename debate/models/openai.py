@@ -37,6 +37,7 @@ from debate.models.base import (
     ModelError,
     Usage,
 )
+from debate.models.openai_http import JsonPoster
 from debate.models.openai_parse import choice_logprobs_from_top, first_token_top, get, usage_of
 from debate.models.openai_retry import (
     BadResponseError,
@@ -114,6 +115,8 @@ class OpenAIModel:
             shared_limit(endpoint, model, max_connections) if max_connections is not None else None
         )
         self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+        # plain requests skip the SDK's per-call machinery; streaming ones use the SDK
+        self._poster = JsonPoster(endpoint, key, max_connections)
         self.supports_logprobs = True
         self.supports_stream_usage = True
         self.max_tokens_field = "max_tokens"
@@ -156,6 +159,7 @@ class OpenAIModel:
         client = self._clients.pop(loop, None)
         if client is not None:
             await client.close()
+        await self._poster.aclose()
 
     # -- requests -----------------------------------------------------------------
 
@@ -269,21 +273,8 @@ class OpenAIModel:
         timeout: float,
     ) -> Completion:
         request = self._request(messages, config)
-        client = self._client()
         if on_delta is None:
-            # The SDK's generic POST skips its typed request transform and response
-            # model (several ms of CPU per call); auth, base URL and the mapping of
-            # HTTP errors to `APIStatusError` stay the SDK's.
-            raw = await client.post(
-                "/chat/completions",
-                body=request,
-                cast_to=httpx.Response,
-                options={"timeout": timeout},
-            )
-            try:
-                data = raw.json()
-            except ValueError:
-                raise BadResponseError("not JSON") from None
+            data = await self._poster.post("/chat/completions", request, timeout)
             choices = get(data, "choices") if isinstance(data, dict) else None
             if not choices:
                 error = get(get(data, "error"), "message") if isinstance(data, dict) else None
@@ -292,6 +283,7 @@ class OpenAIModel:
             text = get(get(choice, "message"), "content") or ""
             top = first_token_top(get(choice, "logprobs"))
             return self._completion(str(text), top, config, usage_of(get(data, "usage")))
+        client = self._client()
         create: Any = client.chat.completions.create
         request["stream"] = True
         if self.supports_stream_usage:

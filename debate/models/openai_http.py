@@ -1,0 +1,103 @@
+"""The plain (non-streaming) request path of the `openai/<model>` backend.
+
+A chat completion without streaming is one JSON POST. Sent through the SDK's generic
+request machinery (option models, URL parsing, header merging, response wrapping), it
+costs about a millisecond of client CPU, which at hundreds of concurrent debates is
+most of the client's time and caps throughput below what a fast server gives. This
+path sends the same request on an aiohttp session, with the headers the SDK sends that
+matter to servers (bearer key, organisation and project when set), and raises the SDK's
+own exception types, so retries, `Retry-After`, feature probes and error messages work
+the same on both paths. Streaming requests (the live view) go through the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import aiohttp
+import openai
+
+from debate.models.openai_retry import httpx
+
+
+class JsonPoster:
+    """POSTs JSON to one OpenAI-compatible base URL; one aiohttp session per event loop."""
+
+    def __init__(self, base_url: str, api_key: str, max_connections: int | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        for header, variable in (
+            ("OpenAI-Organization", "OPENAI_ORG_ID"),
+            ("OpenAI-Project", "OPENAI_PROJECT_ID"),
+        ):
+            if os.environ.get(variable):
+                self._headers[header] = os.environ[variable]
+        self.max_connections = max_connections
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+    def __repr__(self) -> str:  # never show the headers: they hold the key
+        return f"JsonPoster({self.base_url!r})"
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            for dead in [lp for lp in self._sessions if lp.is_closed()]:
+                del self._sessions[dead]
+            limit = self.max_connections or 1000  # the SDK's own default pool size
+            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+            session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._sessions[loop] = session
+        return session
+
+    async def post(self, path: str, body: dict[str, Any], timeout_s: float) -> Any:
+        """The parsed JSON reply, or the SDK's exception for what went wrong."""
+        url = f"{self.base_url}{path}"
+        request = httpx.Request("POST", url)
+        try:
+            async with self._session().post(
+                url, data=json.dumps(body), timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as reply:
+                raw = await reply.read()
+                status = reply.status
+                headers = list(reply.headers.items())
+        except TimeoutError:
+            raise openai.APITimeoutError(request=request) from None
+        except aiohttp.ClientError as exc:
+            raise openai.APIConnectionError(message=str(exc), request=request) from exc
+        if status >= 400:
+            raise _status_error(status, headers, raw, request)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None  # the caller reports a reply without choices
+
+    async def aclose(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - called outside a loop
+            return
+        session = self._sessions.pop(loop, None)
+        if session is not None:
+            await session.close()
+
+
+def _status_error(
+    status: int, headers: list[tuple[str, str]], raw: bytes, request: Any
+) -> openai.APIStatusError:
+    """The SDK's error for an HTTP error reply, with its body and headers."""
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = raw.decode("utf-8", "replace")[:500] or None
+    response = httpx.Response(status, headers=headers, content=raw, request=request)
+    inner = body.get("error", body) if isinstance(body, dict) else body
+    detail = inner.get("message") if isinstance(inner, dict) else inner
+    return openai.APIStatusError(f"Error code: {status} - {detail}", response=response, body=body)
