@@ -58,8 +58,8 @@ def _count(row: list[int], eos: set[int]) -> int:
     return len(row)
 
 
-def raw_tokens_per_s(loaded: Any, chats: list[list[ChatMessage]], max_tokens: int) -> float:
-    """Plain greedy batched `generate` over all chats at once; generated tokens per second."""
+def raw_generate(loaded: Any, chats: list[list[ChatMessage]], max_tokens: int) -> tuple[int, float]:
+    """Plain greedy batched `generate` over all chats at once: (generated tokens, seconds)."""
     import torch
 
     ids, mask = loaded.pad([loaded.prompt_ids(chat) for chat in chats])
@@ -74,7 +74,12 @@ def raw_tokens_per_s(loaded: Any, chats: list[list[ChatMessage]], max_tokens: in
         )
     elapsed = time.perf_counter() - start
     generated = out[:, ids.shape[1] :].tolist()
-    tokens = sum(_count(row, loaded.eos_ids) for row in generated)
+    return sum(_count(row, loaded.eos_ids) for row in generated), elapsed
+
+
+def raw_tokens_per_s(loaded: Any, chats: list[list[ChatMessage]], max_tokens: int) -> float:
+    """Generated tokens per second of one plain batched `generate` over the chats."""
+    tokens, elapsed = raw_generate(loaded, chats, max_tokens)
     return tokens / elapsed
 
 
