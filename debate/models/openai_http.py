@@ -53,7 +53,10 @@ class JsonPoster:
                 del self._sessions[dead]
             limit = self.max_connections or 1000  # the SDK's own default pool size
             connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
-            session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            # trust_env: proxies from HTTP(S)_PROXY, as the SDK's own client honours them
+            session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, trust_env=True
+            )
             self._sessions[loop] = session
         return session
 
