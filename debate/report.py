@@ -93,6 +93,14 @@ def summarize(
         "usage": dict(usage),
         "stop_reasons": _count(r.get("stop_reason", "completed") for r in records),
     }
+    # answer-improving protocols (a vote, a moderator, CRIT) decide without a final verdict
+    answered = [
+        r for r in records if r.get("final_verdict") is None and r.get("correct") is not None
+    ]
+    if answered:
+        summary["answer_accuracy"] = accuracy(
+            [bool(r["correct"]) for r in answered], clusters=[r["scenario_id"] for r in answered]
+        ).as_dict()
     if failures:
         summary["failures"] = [{"id": f["id"], "error": f["error"]} for f in failures[:50]]
     if extra:
@@ -116,10 +124,29 @@ def _fmt(estimate: dict[str, Any] | Estimate) -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"{summary.get('protocol')}: judge accuracy (95% bootstrap CI)")
+    judged = bool(summary["n_valid"] or summary["n_invalid"])
+    answered = summary.get("answer_accuracy")
+    what = "final-answer accuracy" if answered and not judged else "judge accuracy"
+    table = Table(title=f"{summary.get('protocol')}: {what} (95% bootstrap CI)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("n", justify="right")
+    if answered:
+        table.add_row("final-answer accuracy", _fmt(answered), str(answered["n"]))
+    if judged or not answered:
+        _judge_rows(table, summary)
+    stops = {k: v for k, v in summary.get("stop_reasons", {}).items() if k != "completed"}
+    if stops:
+        table.add_row("stopped early", ", ".join(f"{k} {v}" for k, v in stops.items()), "")
+    if summary.get("n_failed"):
+        table.add_row("failed units", str(summary["n_failed"]), "")
+    cache = summary.get("cache")
+    if cache:
+        table.add_row("cache hits / misses", f"{cache['hits']} / {cache['misses']}", "")
+    return table
+
+
+def _judge_rows(table: Table, summary: dict[str, Any]) -> None:
     accuracy_value = {
         "value": summary["judge_accuracy"],
         "ci95": summary["judge_accuracy_ci95"],
@@ -135,12 +162,6 @@ def summary_table(summary: dict[str, Any]) -> Table:
         table.add_row("swap disagreement", _fmt(disagreement), str(disagreement["n"]))
     table.add_row("valid verdicts", str(summary["n_valid"]), str(summary["n_units"]))
     table.add_row("invalid verdicts", str(summary["n_invalid"]), str(summary["n_units"]))
-    if summary.get("n_failed"):
-        table.add_row("failed units", str(summary["n_failed"]), "")
-    cache = summary.get("cache")
-    if cache:
-        table.add_row("cache hits / misses", f"{cache['hits']} / {cache['misses']}", "")
-    return table
 
 
 def write_summary(directory: Path, summary: dict[str, Any]) -> None:
@@ -152,6 +173,9 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> None:
         "|---|---|---|",
         f"| judge accuracy | {_fmt({'value': summary['judge_accuracy'], 'ci95': summary['judge_accuracy_ci95']})} | {summary.get('judge_accuracy_n')} |",  # noqa: E501
     ]
+    answered = summary.get("answer_accuracy")
+    if answered:
+        lines.append(f"| final-answer accuracy | {_fmt(answered)} | {answered['n']} |")
     for label, estimate in summary["accuracy_by_correct_position"].items():
         lines.append(f"| correct answer at {label} | {_fmt(estimate)} | {estimate['n']} |")
     lines += [
