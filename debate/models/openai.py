@@ -7,6 +7,10 @@ time budget; the SDK's own retries are off), a concurrency limit shared by every
 model object bound to the same (base URL, model), streaming of text deltas, token
 usage, and choice logprobs read from the first generated token's `top_logprobs`.
 
+Streaming requests go through the SDK (on its aiohttp transport); plain ones through
+`openai_http.JsonPoster`, which skips the SDK's per-call machinery but raises the SDK's
+exception types, so everything below applies to both.
+
 Optional request features the server rejects with a 400 (`stream_options`,
 `logprobs`, `max_tokens` in favour of `max_completion_tokens`, `temperature` /
 `top_p`) are turned off for this model object and the request is resent.
