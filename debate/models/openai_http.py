@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import openai
 
-from debate.models.openai_retry import httpx
+from debate.models.openai_retry import body_message, httpx
 
 
 class JsonPoster:
@@ -116,6 +116,5 @@ def _status_error(
     except ValueError:
         body = raw.decode("utf-8", "replace")[:500] or None
     response = httpx.Response(status, headers=headers, content=raw, request=request)
-    inner = body.get("error", body) if isinstance(body, dict) else body
-    detail = inner.get("message") if isinstance(inner, dict) else inner
+    detail = body_message(body) or body
     return openai.APIStatusError(f"Error code: {status} - {detail}", response=response, body=body)

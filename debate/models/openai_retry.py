@@ -145,12 +145,16 @@ def _refused_connection(exc: BaseException) -> BaseException | None:
 
 
 def error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
+    return body_message(exc.body) or str(exc.message)
+
+
+def body_message(body: object) -> str | None:
+    """The message of an OpenAI-style error body (`{"error": {"message": ...}}`), if any."""
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-    return str(exc.message)
+    return None
 
 
 def backoff_delay(
