@@ -2,14 +2,18 @@
 
 A `RunStore` is one directory: `spec.yaml` (what ran), `transcripts.jsonl` (one
 record per finished unit), `failures.jsonl` (units given up, with the reason) and
-`summary.json`. Each record is flushed and fsynced as it is written, so a crash or
-a kill loses at most the units in flight; a torn last line is cut off on reopen.
+`summary.json`. Each record is flushed to the operating system as it is written, so a
+crash or a kill loses at most the units in flight; a torn last line is cut off on
+reopen. A background thread fsyncs after every write (group commit: one fsync covers
+all records written before it began), so a power loss can lose only records written
+in the last fsync's time, and the event loop never waits for the disk.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +129,7 @@ class RunStore:
         self.done: set[str] = {record["id"] for record in read_jsonl(self.transcripts_path)}
         self._handle = self.transcripts_path.open("a", encoding="utf-8")
         self._failures = self.failures_path.open("a", encoding="utf-8")
+        self._sync = GroupSync(self._handle, self._failures)
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         path = self.directory / "spec.yaml"
@@ -135,7 +140,7 @@ class RunStore:
     def _append(self, handle: Any, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         handle.flush()
-        os.fsync(handle.fileno())
+        self._sync.request()
 
     def append(self, record: dict[str, Any]) -> None:
         if record["id"] in self.done:
@@ -155,8 +160,56 @@ class RunStore:
         return [record for unit, record in latest.items() if unit not in self.done]
 
     def close(self) -> None:
+        self._sync.close()
         self._handle.close()
         self._failures.close()
+
+
+class GroupSync:
+    """fsyncs a few open files on a background thread whenever asked, coalescing asks.
+
+    The writer has already flushed to the OS (which alone survives a killed process);
+    this adds durability against power loss without the writer waiting on the disk,
+    which took about half a millisecond per record on the event loop. An fsync error
+    is raised to the writer on its next ask, or at `close`, which syncs once more.
+    """
+
+    def __init__(self, *handles: Any) -> None:
+        self._handles = handles
+        self._asked = threading.Event()
+        self._closing = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._serve, name="run-store-fsync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._asked.set()
+
+    def _serve(self) -> None:
+        while True:
+            self._asked.wait()
+            if self._closing:
+                return
+            self._asked.clear()
+            try:
+                self._sync_all()
+            except OSError as exc:
+                self._error = exc
+                return
+
+    def _sync_all(self) -> None:
+        for handle in self._handles:
+            os.fsync(handle.fileno())
+
+    def close(self) -> None:
+        self._closing = True
+        self._asked.set()
+        self._thread.join()
+        self._sync_all()
+        if self._error is not None:
+            raise self._error
 
 
 def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

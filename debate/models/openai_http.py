@@ -65,7 +65,6 @@ class JsonPoster:
     async def post(self, path: str, body: dict[str, Any], timeout_s: float) -> Any:
         """The parsed JSON reply, or the SDK's exception for what went wrong."""
         url = f"{self.base_url}{path}"
-        request = httpx.Request("POST", url)
         try:
             async with self._session().post(
                 url,
@@ -75,13 +74,15 @@ class JsonPoster:
             ) as reply:
                 raw = await reply.read()
                 status = reply.status
-                headers = list(reply.headers.items())
+                headers = list(reply.headers.items()) if status >= 400 else []
+        # the SDK's exceptions want an httpx request; built only when one is raised
         except TimeoutError:
-            raise openai.APITimeoutError(request=request) from None
+            raise openai.APITimeoutError(request=httpx.Request("POST", url)) from None
         except aiohttp.ClientError as exc:
+            request = httpx.Request("POST", url)
             raise openai.APIConnectionError(message=str(exc), request=request) from exc
         if status >= 400:
-            raise _status_error(status, headers, raw, request)
+            raise _status_error(status, headers, raw, httpx.Request("POST", url))
         try:
             return json.loads(raw)
         except ValueError:
