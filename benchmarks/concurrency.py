@@ -208,8 +208,8 @@ def main() -> None:
         DIAGNOSTICS["raw_http_wall_s"] = round(raw, 3)
         DIAGNOSTICS["raw_http_ratio_vs_critical_path"] = round(raw / (STEPS * LATENCY_MS / 1000), 3)
         sequential = timed_run(workdir, base_url, DEBATES, "sequential", 1)
-        cold = DIAGNOSTICS["concurrent_cold_pool_wall_s"]
-        DIAGNOSTICS["cold_pool_ratio_vs_critical_path"] = round(cold / (STEPS * LATENCY_MS / 1000), 3)
+        cold = DIAGNOSTICS["concurrent_cold_pool_wall_s"] / (STEPS * LATENCY_MS / 1000)
+        DIAGNOSTICS["cold_pool_ratio_vs_critical_path"] = round(cold, 3)
     finally:
         process.terminate()
         try:

@@ -29,6 +29,12 @@ _PHRASES = (
     "That objection does not survive scrutiny.",
 )
 
+# every two-phrase reply the default answerer can give, with its word count
+_REPLIES = [
+    [(text, len(text.split())) for text in (f"{first} {second}" for second in _PHRASES)]
+    for first in _PHRASES
+]
+
 
 def _digest(*parts: str) -> int:
     data = "\x00".join(parts).encode("utf-8", "surrogatepass")
@@ -75,6 +81,7 @@ class ScriptedModel:
         last = messages[-1].content if messages else ""
         key = _digest(self.name, str(config.seed), str(len(messages)), last)
         prompt_tokens = sum([len(m.content) for m in messages]) // 4
+        logprobs = None
         choices = config.choices
         if choices:
             logits = [((key >> (8 * i)) & 0xFF) / 64.0 for i in range(len(choices))]
@@ -88,10 +95,10 @@ class ScriptedModel:
             count = len(_PHRASES)
             first = key % count
             second = (first + 1 + (key >> 16) % (count - 1)) % count
-            words = f"{_PHRASES[first]} {_PHRASES[second]}".split()[: max(1, config.max_tokens)]
-            text = " ".join(words)
-            logprobs = None
-            completion_tokens = len(words)
+            text, completion_tokens = _REPLIES[first][second]
+            if completion_tokens > config.max_tokens:
+                words = text.split()[: max(1, config.max_tokens)]
+                text, completion_tokens = " ".join(words), len(words)
         return Completion(
             text=text,
             model=self.name,
