@@ -278,18 +278,26 @@ def _fmt(estimate: dict[str, Any]) -> str:
     return str(Estimate(value=estimate["value"], ci95=estimate["ci95"], n=estimate["n"]))
 
 
+def report_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any] | int]]:
+    """(measure, estimate or count) rows of an evaluation report."""
+    rows: list[tuple[str, dict[str, Any] | int]] = []
+    for key, value in report.items():
+        if isinstance(value, dict) and "value" in value:
+            rows.append((key.replace("_", " "), value))
+        elif isinstance(value, dict):
+            for sub, estimate in value.items():
+                rows.append((f"{key.replace('_', ' ')} ({sub})", estimate))
+        elif key.startswith("no_answer"):
+            rows.append((key.replace("_", " "), int(value)))
+    return rows
+
+
 def report_table(report: dict[str, Any]) -> Table:
     table = Table(
         title=f"{report['protocol']} ({report['kind']}): 95% bootstrap CIs over questions"
     )
     table.add_column("measure")
     table.add_column("value [95% CI] (n)", justify="right")
-    for key, value in report.items():
-        if isinstance(value, dict) and "value" in value:
-            table.add_row(key.replace("_", " "), _fmt(value))
-        elif isinstance(value, dict):
-            for sub, estimate in value.items():
-                table.add_row(f"{key.replace('_', ' ')} ({sub})", _fmt(estimate))
-        elif key.startswith("no_answer"):
-            table.add_row(key.replace("_", " "), str(value))
+    for measure, value in report_rows(report):
+        table.add_row(measure, _fmt(value) if isinstance(value, dict) else str(value))
     return table

@@ -101,11 +101,82 @@ def summarize(
         summary["answer_accuracy"] = accuracy(
             [bool(r["correct"]) for r in answered], clusters=[r["scenario_id"] for r in answered]
         ).as_dict()
+    summary.update(protocol_figures(records))
     if failures:
         summary["failures"] = [{"id": f["id"], "error": f["error"]} for f in failures[:50]]
     if extra:
         summary.update(extra)
     return summary
+
+
+def protocol_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The measures of protocols that no judge scores, keyed by kind: LOGICOM's convinced
+    rates (`logicom`), the PBT evaluation protocols' accuracies and flip rates
+    (`pbt_eval`), and PBT dialogue-tree counts (`pbt_trees`). Empty for other runs."""
+    if not records:
+        return {}
+    from debate.errors import DebateInputError
+    from debate.logicom import debate_from_record, stats_of
+
+    try:
+        debates = [debate_from_record(record) for record in records]
+    except DebateInputError:
+        debates = []
+    if debates and all(debates):
+        stats = stats_of([d for d in debates if d is not None])["models"]
+        keep = ("convinced_rate", "fallacy_vs_logical_increase", "mean_rounds")
+        return {"logicom": {model: {k: s.get(k) for k in keep} for model, s in stats.items()}}
+    states = [record.get("state") or {} for record in records]
+    if any("grades" in state for state in states):
+        from debate.pbt_eval import evaluate
+
+        return {"pbt_eval": evaluate(records)}
+    trees = [state["pbt"] for state in states if isinstance(state.get("pbt"), dict)]
+    if trees:
+        return {
+            "pbt_trees": {
+                "trees": len(trees),
+                "nodes": sum(int(tree.get("nodes", 0)) for tree in trees),
+                "pruned": sum(int(tree.get("pruned", 0)) for tree in trees),
+                "root_agreement": accuracy(
+                    [bool(tree.get("root_agree")) for tree in trees],
+                    clusters=[
+                        r["scenario_id"]
+                        for r, s in zip(records, states, strict=True)
+                        if isinstance(s.get("pbt"), dict)
+                    ],
+                ).as_dict(),
+            }
+        }
+    return {}
+
+
+def protocol_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Table rows (measure, value, n) for `protocol_figures`' measures."""
+    rows: list[tuple[str, str, str]] = []
+    models = summary.get("logicom") or {}
+    for model, stats in models.items():
+        tag = f" [{model}]" if len(models) > 1 else ""
+        for condition, rate in stats["convinced_rate"].items():
+            rows.append((f"convinced rate, {condition}{tag}", _fmt(rate), str(rate["n"])))
+        increase = stats.get("fallacy_vs_logical_increase")
+        if increase is not None:
+            rows.append((f"fallacy vs logical increase{tag}", f"{increase:+.3f}", ""))
+    if summary.get("pbt_eval"):
+        from debate.pbt_eval import report_rows
+
+        for measure, value in report_rows(summary["pbt_eval"]):
+            if isinstance(value, dict):
+                rows.append((measure, _fmt(value), str(value["n"])))
+            else:
+                rows.append((measure, str(value), ""))
+    trees = summary.get("pbt_trees")
+    if trees:
+        rows.append(("dialogue trees", str(trees["trees"]), ""))
+        rows.append(("tree nodes (pruned)", f"{trees['nodes']} ({trees['pruned']})", ""))
+        agree = trees["root_agreement"]
+        rows.append(("root answers agree", _fmt(agree), str(agree["n"])))
+    return rows
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -123,68 +194,72 @@ def _fmt(estimate: dict[str, Any] | Estimate) -> str:
     return f"{data['value']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_rows(summary: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
+    """The title and (measure, value, n) rows of a run's report: judge accuracy for
+    judged protocols, else the protocol's own measures."""
     judged = bool(summary["n_valid"] or summary["n_invalid"])
     answered = summary.get("answer_accuracy")
-    what = "final-answer accuracy" if answered and not judged else "judge accuracy"
-    table = Table(title=f"{summary.get('protocol')}: {what} (95% bootstrap CI)")
+    own = protocol_rows(summary)
+    what = (
+        "judge accuracy"
+        if judged or not (answered or own)
+        else "final-answer accuracy"
+        if answered
+        else "LOGICOM convinced rates"
+        if summary.get("logicom")
+        else "PBT measures"
+    )
+    rows: list[tuple[str, str, str]] = []
+    if answered:
+        rows.append(("final-answer accuracy", _fmt(answered), str(answered["n"])))
+    rows += own
+    if judged or not (answered or own):
+        rows += _judge_rows(summary)
+    stops = {k: v for k, v in summary.get("stop_reasons", {}).items() if k != "completed"}
+    if stops:
+        rows.append(("stopped early", ", ".join(f"{k} {v}" for k, v in stops.items()), ""))
+    if summary.get("n_failed"):
+        rows.append(("failed units", str(summary["n_failed"]), ""))
+    cache = summary.get("cache")
+    if cache:
+        rows.append(("cache hits / misses", f"{cache['hits']} / {cache['misses']}", ""))
+    return f"{summary.get('protocol')}: {what} (95% bootstrap CI)", rows
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    title, rows = summary_rows(summary)
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("n", justify="right")
-    if answered:
-        table.add_row("final-answer accuracy", _fmt(answered), str(answered["n"]))
-    if judged or not answered:
-        _judge_rows(table, summary)
-    stops = {k: v for k, v in summary.get("stop_reasons", {}).items() if k != "completed"}
-    if stops:
-        table.add_row("stopped early", ", ".join(f"{k} {v}" for k, v in stops.items()), "")
-    if summary.get("n_failed"):
-        table.add_row("failed units", str(summary["n_failed"]), "")
-    cache = summary.get("cache")
-    if cache:
-        table.add_row("cache hits / misses", f"{cache['hits']} / {cache['misses']}", "")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def _judge_rows(table: Table, summary: dict[str, Any]) -> None:
-    accuracy_value = {
-        "value": summary["judge_accuracy"],
-        "ci95": summary["judge_accuracy_ci95"],
-    }
-    table.add_row("judge accuracy", _fmt(accuracy_value), str(summary.get("judge_accuracy_n", "")))
+def _judge_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    overall = {"value": summary["judge_accuracy"], "ci95": summary["judge_accuracy_ci95"]}
+    rows = [("judge accuracy", _fmt(overall), str(summary.get("judge_accuracy_n", "")))]
     for label, estimate in summary["accuracy_by_correct_position"].items():
-        table.add_row(f"  correct answer at {label}", _fmt(estimate), str(estimate["n"]))
+        rows.append((f"  correct answer at {label}", _fmt(estimate), str(estimate["n"])))
     averaged = summary["swap_averaged_accuracy"]
     if averaged["n"]:
-        table.add_row("swap-averaged accuracy", _fmt(averaged), str(averaged["n"]))
+        rows.append(("swap-averaged accuracy", _fmt(averaged), str(averaged["n"])))
     disagreement = summary["swap_disagreement"]
     if disagreement["n"]:
-        table.add_row("swap disagreement", _fmt(disagreement), str(disagreement["n"]))
-    table.add_row("valid verdicts", str(summary["n_valid"]), str(summary["n_units"]))
-    table.add_row("invalid verdicts", str(summary["n_invalid"]), str(summary["n_units"]))
+        rows.append(("swap disagreement", _fmt(disagreement), str(disagreement["n"])))
+    rows.append(("valid verdicts", str(summary["n_valid"]), str(summary["n_units"])))
+    rows.append(("invalid verdicts", str(summary["n_invalid"]), str(summary["n_units"])))
+    return rows
 
 
 def write_summary(directory: Path, summary: dict[str, Any]) -> None:
+    """`summary.json` (everything) and `report.md` (the table `debate run` prints)."""
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    lines = [
-        f"# Run report: {summary.get('protocol')}",
-        "",
-        "| measure | value | n |",
-        "|---|---|---|",
-        f"| judge accuracy | {_fmt({'value': summary['judge_accuracy'], 'ci95': summary['judge_accuracy_ci95']})} | {summary.get('judge_accuracy_n')} |",  # noqa: E501
-    ]
-    answered = summary.get("answer_accuracy")
-    if answered:
-        lines.append(f"| final-answer accuracy | {_fmt(answered)} | {answered['n']} |")
-    for label, estimate in summary["accuracy_by_correct_position"].items():
-        lines.append(f"| correct answer at {label} | {_fmt(estimate)} | {estimate['n']} |")
-    lines += [
-        f"| swap-averaged accuracy | {_fmt(summary['swap_averaged_accuracy'])} | {summary['swap_averaged_accuracy']['n']} |",  # noqa: E501
-        f"| invalid verdicts | {summary['n_invalid']} | {summary['n_units']} |",
-        f"| failed units | {summary['n_failed']} | |",
-        "",
-    ]
-    (directory / "report.md").write_text("\n".join(lines), "utf-8")
+    title, rows = summary_rows(summary)
+    lines = [f"# Run report: {title}", "", "| measure | value | n |", "|---|---|---|"]
+    lines += [f"| {measure.strip()} | {value} | {n} |" for measure, value, n in rows]
+    (directory / "report.md").write_text("\n".join([*lines, ""]), "utf-8")
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
