@@ -54,6 +54,7 @@ from debate.models.openai_retry import (
     retry_after_from,
     shared_limit,
 )
+from debate.models.per_loop import PerLoop
 
 __all__ = ["OpenAIModel", "choice_logprobs_from_top", "create", "parse_retry_after"]
 
@@ -118,7 +119,7 @@ class OpenAIModel:
         self._limit = (
             shared_limit(endpoint, model, max_connections) if max_connections is not None else None
         )
-        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+        self._clients = PerLoop(self._new_client, lambda client: client.close())
         # plain requests skip the SDK's per-call machinery; streaming ones use the SDK
         self._poster = JsonPoster(endpoint, key, max_connections)
         self.supports_logprobs = True
@@ -133,36 +134,25 @@ class OpenAIModel:
     # -- client -------------------------------------------------------------------
 
     def _client(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            for dead in [lp for lp in self._clients if lp.is_closed()]:
-                del self._clients[dead]
-            client_options: dict[str, Any] = {"timeout": self.timeout_s}
-            if self.max_connections is not None:
-                client_options["limits"] = httpx.Limits(
-                    max_connections=self.max_connections,
-                    max_keepalive_connections=self.max_connections,
-                )
-            http_client = _http_client(client_options)
-            client = openai.AsyncOpenAI(
-                api_key=self._key_getter.key,
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout_s,
-                http_client=http_client,
+        return self._clients.get()
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        client_options: dict[str, Any] = {"timeout": self.timeout_s}
+        if self.max_connections is not None:
+            client_options["limits"] = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
             )
-            self._clients[loop] = client
-        return client
+        return openai.AsyncOpenAI(
+            api_key=self._key_getter.key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout_s,
+            http_client=_http_client(client_options),
+        )
 
     async def aclose(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - called outside a loop
-            return
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
         await self._poster.aclose()
 
     # -- requests -----------------------------------------------------------------

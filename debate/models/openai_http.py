@@ -12,7 +12,6 @@ the same on both paths. Streaming requests (the live view) go through the SDK.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import urllib.parse
@@ -23,6 +22,7 @@ import aiohttp
 import openai
 
 from debate.models.openai_retry import body_message, httpx
+from debate.models.per_loop import PerLoop
 
 
 class JsonPoster:
@@ -45,28 +45,21 @@ class JsonPoster:
         # HTTP(S)_PROXY / NO_PROXY, as the SDK's own client honours them; looked up once
         # (aiohttp's trust_env looks them up on every request, doubling its CPU per call)
         self._proxy = proxy_for(self.base_url)
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._sessions = PerLoop(self._new_session, _close_session, lambda s: s.closed)
 
     def __repr__(self) -> str:  # never show the headers: they hold the key
         return f"JsonPoster({self.base_url!r})"
 
-    def _session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
-            for dead in [lp for lp in self._sessions if lp.is_closed()]:
-                del self._sessions[dead]
-            limit = self.max_connections or 1000  # the SDK's own default pool size
-            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
-            session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-            self._sessions[loop] = session
-        return session
+    def _new_session(self) -> aiohttp.ClientSession:
+        limit = self.max_connections or 1000  # the SDK's own default pool size
+        connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+        return aiohttp.ClientSession(connector=connector, headers=self._headers)
 
     async def post(self, path: str, body: dict[str, Any], timeout_s: float) -> Any:
         """The parsed JSON reply, or the SDK's exception for what went wrong."""
         url = f"{self.base_url}{path}"
         try:
-            async with self._session().post(
+            async with self._sessions.get().post(
                 url,
                 data=json.dumps(body),
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
@@ -89,13 +82,11 @@ class JsonPoster:
             return None  # the caller reports a reply without choices
 
     async def aclose(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - called outside a loop
-            return
-        session = self._sessions.pop(loop, None)
-        if session is not None:
-            await session.close()
+        await self._sessions.aclose()
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    await session.close()
 
 
 def proxy_for(url: str) -> str | None:
