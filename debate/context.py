@@ -96,7 +96,8 @@ class UnitContext:
     state: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
-    listening: bool = True
+    listening: bool = True  # emit turn events
+    streaming: bool = False  # and text deltas, asking models to stream
     round: int = 0
     stop_reason: str | None = None
     calls: int = 0
@@ -321,7 +322,7 @@ class UnitContext:
         on_delta = None
         if self.listening:
             self.emit(TurnStarted(self.unit_id, self.round, role, bound.speaker, kind))
-        if stream and self.listening:
+        if stream and self.streaming:
             unit_id = self.unit_id
 
             def on_delta(piece: str) -> None:

@@ -223,6 +223,9 @@ class Engine:
     store: RunStore | None = None
     concurrency: int = 32
     subscribers: list[Subscriber] = field(default_factory=list)
+    # emit TextDelta events as text arrives: model calls then stream, which only the
+    # live view needs (a server streams more slowly than it answers a plain request)
+    stream_text: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     _roles: dict[str, BoundRole] | None = field(default=None, repr=False)
@@ -305,6 +308,7 @@ class Engine:
             seed=plan.seed,
             emit=self.emit,
             listening=bool(self.subscribers),
+            streaming=self.stream_text and bool(self.subscribers),
             total_rounds=total_rounds,
             epoch=plan.repeat,
             variant=plan.variant,

@@ -23,6 +23,7 @@ from debate import __version__
 from debate.context import LABELS
 from debate.engine import Engine, ModelBindings, UnitPlan, plan_units
 from debate.errors import DebateInputError
+from debate.event_log import EventLog
 from debate.events import (
     Event,
     Subscriber,
@@ -250,8 +251,14 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
     )
     todo = sum(1 for plan in plans if plan.id not in store.done)
     subscribers, closer = _subscribers(options, console, todo)
+    event_log = EventLog(options.out)  # for `debate watch --follow` in another terminal
     engine = Engine(
-        bundle, bindings, store=store, concurrency=options.concurrency, subscribers=subscribers
+        bundle,
+        bindings,
+        store=store,
+        concurrency=options.concurrency,
+        subscribers=[*subscribers, event_log],
+        stream_text=options.live and not options.plain and console.is_terminal,
     )
 
     async def go() -> None:
@@ -262,18 +269,21 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
 
     def execute() -> None:
         if options.executor == "ray":
-            run_with_ray(bundle, plans, options, model_options, store, subscribers)
+            run_with_ray(bundle, plans, options, model_options, store, engine.subscribers)
         else:
             asyncio.run(go())
 
+    ended = False
     try:
         if closer is not None:
             with closer:
                 execute()
         else:
             execute()
+        ended = True
     finally:
         store.close()
+        event_log.close()
     records, failures = store.records(), store.failures()
     extra: dict[str, Any] = {}
     if cached_models:
@@ -283,6 +293,8 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         }
     summary = summarize(records, failures, protocol=bundle.protocol.name, extra=extra)
     write_summary(options.out, summary)
+    if ended:  # the records now hold everything the log held
+        event_log.remove()
     print_summary(summary, console)
     skipped = len(plans) - todo
     note = f" ({skipped} already done)" if skipped else ""

@@ -14,7 +14,10 @@ playback rate, not the original one.
 `watch_records` yields the records of `transcripts.jsonl` (and failures) in file order;
 on a run still being written it keeps tailing the files until the run has written its
 `summary.json` (newer than its `spec.yaml`) or nothing new arrived for `idle_timeout`
-seconds. Units appear when they finish: a run's store holds finished units only.
+seconds. `live_events` follows a running `debate run` turn by turn instead, from the
+event log it writes (`live.jsonl`, see `debate.event_log`), so units in flight show
+as they go; when the run ends it removes the log, and units the follower had not yet
+seen finish are replayed from the records.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from debate.errors import DebateInputError
+from debate.event_log import LIVE, event_from_json
 from debate.events import (
     Event,
     TextDelta,
@@ -151,6 +155,8 @@ class _Tail:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
+        if self.path.stat().st_size < self.offset:  # rewritten (a resumed run's event log)
+            self.offset = 0
         with self.path.open("rb") as handle:
             handle.seek(self.offset)
             data = handle.read()
@@ -202,6 +208,54 @@ def watch_records(
         if news:
             last_news = clock()
         if finished or not follow or clock() - last_news >= idle_timeout:
+            return
+        sleep(poll)
+
+
+def is_live(run_dir: Path) -> bool:
+    """Whether a `debate run` is writing `run_dir` now (or was killed while it did)."""
+    return (run_dir / LIVE).exists() and not run_finished(run_dir)
+
+
+def live_events(
+    run_dir: Path,
+    *,
+    idle_timeout: float = 300.0,
+    poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Event]:
+    """The events of a running `debate run`, as its event log receives them."""
+    log, records, failures = (
+        _Tail(run_dir / LIVE),
+        _Tail(run_dir / TRANSCRIPTS),
+        _Tail(run_dir / FAILURES),
+    )
+    known: dict[str, dict[str, Any]] = {}
+    lost: dict[str, dict[str, Any]] = {}
+    shown: set[str] = set()
+    last_news = clock()
+    while True:
+        ended = run_finished(run_dir)
+        lines = log.read()
+        known.update((record["id"], record) for record in records.read())
+        lost.update((failure["id"], failure) for failure in failures.read())
+        for data in lines:
+            event = event_from_json(data, known.get(str(data.get("unit"))))
+            if isinstance(event, UnitFinished | UnitFailed):
+                shown.add(event.unit)
+            yield event
+        if lines:
+            last_news = clock()
+        if ended:  # the log goes when the run ends: replay what it no longer shows
+            for unit, record in known.items():
+                if unit not in shown:
+                    yield from (event for _, event in record_events(record))
+            for unit, failure in lost.items():
+                if unit not in shown and unit not in known:
+                    yield from (event for _, event in failure_events(failure))
+            return
+        if clock() - last_news >= idle_timeout:
             return
         sleep(poll)
 

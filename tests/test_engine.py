@@ -250,3 +250,29 @@ def test_oracle_judge_sees_the_story_direct_judge_does_not() -> None:
         run(protocol, bind(judge=recorder.model("j")), scenarios(1), swap=False)
         seen = "\n".join(m.content for m in recorder.chats["j"][0])
         assert ("lighthouse keeper" in seen) is expected
+
+
+@pytest.mark.parametrize("stream_text", [False, True])
+def test_models_stream_only_when_text_deltas_are_wanted(stream_text: bool) -> None:
+    """A progress bar or an event log listens to turns; only the live view wants deltas,
+    and asking a model for deltas makes an OpenAI-compatible call stream."""
+    asked: list[bool] = []
+
+    class Watching(ScriptedModel):
+        async def generate(self, messages: Any, config: Any, on_delta: Any = None) -> Any:
+            asked.append(on_delta is not None)
+            return await super().generate(messages, config, on_delta)
+
+    bundle = load_protocol("debate")
+    events: list[Any] = []
+    engine = Engine(
+        bundle,
+        ModelBindings({}, default="scripted", wrap=lambda _model: Watching()),
+        subscribers=[events.append],
+        stream_text=stream_text,
+    )
+    asyncio.run(engine.run(plan_units(bundle, scenarios(1))))
+    kinds = {type(event).__name__ for event in events}
+    assert "TurnFinished" in kinds and "UnitFinished" in kinds
+    assert ("TextDelta" in kinds) is stream_text
+    assert asked and any(asked) is stream_text

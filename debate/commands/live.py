@@ -3,9 +3,10 @@
 - `--unit ID` replays the units whose id is ID or contains it (`truthfulqa-3/swap`).
 - `--speed X` scales the playback (12 words/s at 1; 0 shows everything at once).
 - `--plain` (or stdout not a terminal) prints the plain event lines of `debate run --plain`.
-- `--follow/--no-follow`: on a run still being written, keep tailing `transcripts.jsonl`
-  until the run writes its summary or `--idle-timeout` seconds pass with nothing new;
-  Ctrl-C stops at any time.
+- `--follow/--no-follow`: on a run still being written, follow it until it writes its
+  summary or `--idle-timeout` seconds pass with nothing new; Ctrl-C stops at any time.
+  A `debate run` shows turn by turn, units in flight included, from the event log it
+  keeps while it runs; other writers' units show when they finish.
 At the end it prints the run's summary table (the same as `debate report`).
 """
 
@@ -46,6 +47,7 @@ def watch_command(
         UNIT_PAUSE,
         check_run_dir,
         failure_events,
+        is_live,
         play,
         record_events,
         run_finished,
@@ -58,6 +60,9 @@ def watch_command(
         if idle_timeout < 0:
             raise DebateInputError("--idle-timeout: must be 0 or more")
         check_run_dir(run_dir)
+        if follow and is_live(run_dir):
+            _follow_live(run_dir, unit, plain, idle_timeout)
+            return
         total = None
         if run_finished(run_dir):
             ids = [record["id"] for record in read_jsonl(run_dir / TRANSCRIPTS)]
@@ -97,3 +102,30 @@ def watch_command(
             print_summary(summarize(records, failures), console)
     except DebateInputError as exc:
         fail(*exc.lines)
+
+
+def _follow_live(run_dir: Path, unit: str | None, plain: bool, idle_timeout: float) -> None:
+    """Show a running `debate run` as it goes, then its summary."""
+    from debate.events import UnitFailed, UnitFinished
+    from debate.live import make_view
+    from debate.report import print_summary, summarize
+    from debate.watch import live_events, select_unit
+
+    view = make_view(console=console, plain=plain or not console.is_terminal, mode="following")
+    records: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    try:
+        with view:
+            for event in live_events(run_dir, idle_timeout=idle_timeout):
+                if not select_unit(unit, event.unit):
+                    continue
+                view.handle(event)
+                if isinstance(event, UnitFinished):
+                    records.append(event.record)
+                elif isinstance(event, UnitFailed):
+                    failures.append({"id": event.unit, "error": event.error})
+    except KeyboardInterrupt:
+        console.print("stopped", markup=False, highlight=False)
+        return
+    if records or failures:
+        print_summary(summarize(records, failures), console)
