@@ -192,8 +192,8 @@ async def llamacpp_figures(bundle: Bundle, framework: float, count: int) -> dict
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    model = create_model("openai/local-gguf", base_url=f"http://127.0.0.1:{port}/v1")
     try:
-        model = create_model("openai/local-gguf", base_url=f"http://127.0.0.1:{port}/v1")
         for _ in range(120):
             try:
                 await model.generate([ChatMessage("user", "Hi")], GenerateConfig(max_tokens=1))
@@ -207,6 +207,7 @@ async def llamacpp_figures(bundle: Bundle, framework: float, count: int) -> dict
             "ratio_vs_llamacpp": round(framework / served, 3),
         }
     finally:
+        await model.aclose()
         server.terminate()
         server.wait(timeout=30)
 
