@@ -273,17 +273,17 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         else:
             asyncio.run(go())
 
-    ended = False
     try:
         if closer is not None:
             with closer:
                 execute()
         else:
             execute()
-        ended = True
     finally:
-        store.close()
-        event_log.close()
+        try:
+            store.close()
+        finally:
+            event_log.close()
     records, failures = store.records(), store.failures()
     extra: dict[str, Any] = {}
     if cached_models:
@@ -293,8 +293,7 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         }
     summary = summarize(records, failures, protocol=bundle.protocol.name, extra=extra)
     write_summary(options.out, summary)
-    if ended:  # the records now hold everything the log held
-        event_log.remove()
+    event_log.remove()  # the run ended: its records hold everything the log held
     print_summary(summary, console)
     skipped = len(plans) - todo
     note = f" ({skipped} already done)" if skipped else ""
