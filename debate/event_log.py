@@ -3,15 +3,18 @@
 `debate run` writes RUN_DIR/live.jsonl while it runs: one JSON line per unit start, turn
 start, finished turn (with its text), verdict, finished or failed unit. Text deltas are
 left out (a finished turn carries its whole text) and a finished unit's line names the
-unit only (its record is in transcripts.jsonl, written before the line). Lines reach
-the file within `FLUSH_S` seconds. The log is rewritten by each run or resume of the
-directory and removed when the run ends normally: the records then hold everything.
+unit only (its record is in transcripts.jsonl, written before the line); the first line,
+`LogStarted`, names the log with a random id. Lines reach
+the file within `FLUSH_S` seconds. Each run or resume of the directory starts a new log
+file, and the runner removes it when the run ends normally: the records then hold
+everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,8 @@ class EventLog:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LIVE
         self._handle = self.path.open("w", encoding="utf-8")
+        # a first line of its own, so a follower of an earlier log sees the file was replaced
+        self._handle.write(json.dumps({"type": "LogStarted", "log": uuid.uuid4().hex}) + "\n")
         self._flush_pending = False
         self._encode = json.JSONEncoder(ensure_ascii=False).encode
 

@@ -43,6 +43,7 @@ from debate.events import (
 from debate.transcript import FAILURES, TRANSCRIPTS
 
 WORDS_PER_SECOND = 12.0
+HEAD_BYTES = 256
 TURN_PAUSE = 0.4
 UNIT_PAUSE = 1.5
 
@@ -151,15 +152,20 @@ class _Tail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
+        self.head = b""  # the file's first bytes as last read: a new file has others
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
             return []
-        if self.path.stat().st_size < self.offset:  # rewritten (a resumed run's event log)
-            self.offset = 0
-        with self.path.open("rb") as handle:
+        with handle:
+            if self.head and handle.read(len(self.head)) != self.head:
+                self.offset = 0  # replaced (a resumed run's new event log)
             handle.seek(self.offset)
             data = handle.read()
+            if self.offset == 0:
+                self.head = data[:HEAD_BYTES]
         end = data.rfind(b"\n") + 1
         self.offset += end
         items = []
@@ -241,6 +247,8 @@ def live_events(
         known.update((record["id"], record) for record in records.read())
         lost.update((failure["id"], failure) for failure in failures.read())
         for data in lines:
+            if data.get("type") == "LogStarted":
+                continue
             event = event_from_json(data, known.get(str(data.get("unit"))))
             if isinstance(event, UnitFinished | UnitFailed):
                 shown.add(event.unit)

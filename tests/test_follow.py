@@ -36,7 +36,8 @@ def test_log_lines_round_trip_to_the_same_events(tmp_path: Path) -> None:
         log(event)
     log(UnitFinished("u1", {"id": "u1", "big": "record"}))
     log.close()
-    lines = [json.loads(line) for line in (tmp_path / LIVE).read_text().splitlines()]
+    header, *lines = [json.loads(line) for line in (tmp_path / LIVE).read_text().splitlines()]
+    assert header["type"] == "LogStarted" and len(header["log"]) == 32
     assert [event_from_json(line) for line in lines[:-1]] == events
     assert lines[-1] == {"type": "UnitFinished", "unit": "u1"}  # the record stays out
     assert event_from_json(lines[-1], {"id": "u1"}) == UnitFinished("u1", {"id": "u1"})
@@ -131,3 +132,19 @@ def test_watch_follows_a_real_run_turn_by_turn(tmp_path: Path, katan: KatanFacto
     assert len(done) == len(records) == 6  # 3 questions in both answer orders
     assert "judge accuracy" in "".join(lines)  # the follower ends with the summary
     assert not (out / LIVE).exists()  # removed once the run ended normally
+
+
+def test_a_resumed_runs_new_log_is_read_from_its_start(tmp_path: Path) -> None:
+    from debate.watch import _Tail
+
+    first = EventLog(tmp_path)
+    for number in range(5):
+        first(UnitFailed(f"old{number}", "killed"))
+    first.close()
+    tail = _Tail(tmp_path / LIVE)
+    assert [line.get("unit") for line in tail.read()] == [None] + [f"old{n}" for n in range(5)]
+    second = EventLog(tmp_path)  # the resume: a new file, longer than the old one already
+    for number in range(8):
+        second(UnitFailed(f"new{number}", "again"))
+    second.close()
+    assert [line.get("unit") for line in tail.read()] == [None] + [f"new{n}" for n in range(8)]
