@@ -185,7 +185,10 @@ class GroupSync:
     def request(self) -> None:
         if self._error is not None:
             raise self._error
-        self._asked.set()
+        # already asked: the syncer clears the ask before it syncs, so the sync it has yet
+        # to start covers what was written before this call (and `set` takes a lock)
+        if not self._asked.is_set():
+            self._asked.set()
 
     def _serve(self) -> None:
         while True:
