@@ -129,19 +129,19 @@ def timed_run(workdir: Path, base_url: str, n: int, tag: str, max_connections: i
     )
     stores: list[RunStore] = []
 
-    async def one_run(run_tag: str, n: int) -> float:
-        protocol_path, scenarios_path = write_inputs(workdir, n, run_tag)
+    async def one_run(run_tag: str, count: int) -> float:
+        protocol_path, scenarios_path = write_inputs(workdir, count, run_tag)
         bundle = load_protocol(str(protocol_path))
         plans = plan_units(bundle, load_scenarios(str(scenarios_path)), seed=0, swap=False)
         stores.append(store := RunStore(workdir / f"run-{run_tag}"))
-        engine = Engine(bundle, bindings, store=store, concurrency=n)
+        engine = Engine(bundle, bindings, store=store, concurrency=count)
         started, cpu = time.perf_counter(), time.process_time()
         records = await engine.run(plans)
         wall = time.perf_counter() - started
         DIAGNOSTICS[f"{run_tag}_client_cpu_s"] = round(time.process_time() - cpu, 3)
-        if len(records) != n or engine.failures:
+        if len(records) != count or engine.failures:
             failures = engine.failures
-            raise SystemExit(f"{run_tag}: {len(records)} of {n} debates, failures: {failures}")
+            raise SystemExit(f"{run_tag}: {len(records)} of {count} debates, failures: {failures}")
         steps = {len(record["messages"]) for record in records}
         if steps != {STEPS}:
             raise SystemExit(f"{run_tag}: expected {STEPS} steps per debate, got {steps}")
