@@ -133,6 +133,18 @@ def failure_events(failure: dict[str, Any]) -> Iterator[tuple[float, Event]]:
     yield 0.0, UnitFailed(unit, str(failure.get("error", "failed")))
 
 
+def paced(
+    steps: Iterator[tuple[float, Event]],
+    speed: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Event]:
+    """Each event after its pause scaled by 1/speed (speed 0: at once)."""
+    for pause, event in steps:
+        if speed > 0 and pause > 0:
+            sleep(pause / speed)
+        yield event
+
+
 def play(
     steps: Iterator[tuple[float, Event]],
     handle: Callable[[Event], None],
@@ -140,10 +152,23 @@ def play(
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Hand each event to the view after its pause scaled by 1/speed (speed 0: at once)."""
-    for pause, event in steps:
-        if speed > 0 and pause > 0:
-            sleep(pause / speed)
+    for event in paced(steps, speed, sleep):
         handle(event)
+
+
+def replayed(
+    items: Iterator[tuple[str, dict[str, Any]]], unit: str | None, speed: float
+) -> Iterator[Event]:
+    """The paced events of `watch_records`' items whose unit `--unit` selects, with a
+    pause between units."""
+    shown = False
+    for kind, item in items:
+        if not select_unit(unit, item.get("id", "")):
+            continue
+        if shown and speed > 0:
+            time.sleep(UNIT_PAUSE / speed)
+        shown = True
+        yield from paced(record_events(item) if kind == "record" else failure_events(item), speed)
 
 
 class _Tail:

@@ -12,7 +12,7 @@ At the end it prints the run's summary table (the same as `debate report`).
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ import typer
 
 from debate.cli import app, console, fail
 from debate.errors import DebateInputError
+from debate.events import Event, UnitFailed, UnitFinished
 
 
 @app.command("watch")
@@ -44,13 +45,12 @@ def watch_command(
     from debate.report import print_summary, summarize
     from debate.transcript import TRANSCRIPTS, read_jsonl
     from debate.watch import (
-        UNIT_PAUSE,
         check_run_dir,
-        failure_events,
         is_live,
-        play,
-        record_events,
+        live_events,
+        replayed,
         run_finished,
+        select_unit,
         watch_records,
     )
 
@@ -60,40 +60,31 @@ def watch_command(
         if idle_timeout < 0:
             raise DebateInputError("--idle-timeout: must be 0 or more")
         check_run_dir(run_dir)
-        if follow and is_live(run_dir):
-            _follow_live(run_dir, unit, plain, idle_timeout)
-            return
-        total = None
-        if run_finished(run_dir):
-            ids = [record["id"] for record in read_jsonl(run_dir / TRANSCRIPTS)]
-            total = sum(1 for unit_id in ids if unit is None or unit in unit_id)
-        items = watch_records(run_dir, follow=follow, idle_timeout=idle_timeout)
-        view = make_view(
-            console=console,
-            plain=plain or not console.is_terminal,
-            total=total,
-            linger=0.0,
-            mode=f"replay ×{speed:g}" if speed else "replay",
-        )
-        records: list[dict[str, Any]] = []
-        failures: list[dict[str, Any]] = []
-        interrupted = False
-        with view:
-            try:
-                for kind, item in items:
-                    if unit is not None and unit not in item.get("id", ""):
-                        continue
-                    if (records or failures) and speed > 0:
-                        time.sleep(UNIT_PAUSE / speed)
-                    if kind == "record":
-                        records.append(item)
-                        play(record_events(item), view.handle, speed)
-                    else:
-                        failures.append(item)
-                        play(failure_events(item), view.handle, speed)
-            except KeyboardInterrupt:
-                interrupted = True
-        if unit is not None and not records and not failures:
+        plain = plain or not console.is_terminal
+        following = follow and is_live(run_dir)
+        if following:  # a running `debate run`, turn by turn from its event log
+            view = make_view(console=console, plain=plain, mode="following")
+            events: Iterator[Event] = (
+                event
+                for event in live_events(run_dir, idle_timeout=idle_timeout)
+                if select_unit(unit, event.unit)
+            )
+        else:
+            total = None
+            if run_finished(run_dir):
+                ids = [record["id"] for record in read_jsonl(run_dir / TRANSCRIPTS)]
+                total = sum(1 for unit_id in ids if select_unit(unit, unit_id))
+            view = make_view(
+                console=console,
+                plain=plain,
+                total=total,
+                linger=0.0,
+                mode=f"replay ×{speed:g}" if speed else "replay",
+            )
+            items = watch_records(run_dir, follow=follow, idle_timeout=idle_timeout)
+            events = replayed(items, unit, speed)
+        records, failures, interrupted = _show(view, events)
+        if not following and unit is not None and not records and not failures:
             raise DebateInputError(f"--unit: '{unit}': no unit of {run_dir} matches")
         if interrupted:
             console.print("stopped", markup=False, highlight=False)
@@ -104,28 +95,21 @@ def watch_command(
         fail(*exc.lines)
 
 
-def _follow_live(run_dir: Path, unit: str | None, plain: bool, idle_timeout: float) -> None:
-    """Show a running `debate run` as it goes, then its summary."""
-    from debate.events import UnitFailed, UnitFinished
-    from debate.live import make_view
-    from debate.report import print_summary, summarize
-    from debate.watch import live_events, select_unit
-
-    view = make_view(console=console, plain=plain or not console.is_terminal, mode="following")
+def _show(
+    view: Any, events: Iterator[Event]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Hand the events to the view; the records and failures they ended with, and
+    whether Ctrl-C stopped it."""
     records: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    try:
-        with view:
-            for event in live_events(run_dir, idle_timeout=idle_timeout):
-                if not select_unit(unit, event.unit):
-                    continue
+    with view:
+        try:
+            for event in events:
                 view.handle(event)
                 if isinstance(event, UnitFinished):
                     records.append(event.record)
                 elif isinstance(event, UnitFailed):
                     failures.append({"id": event.unit, "error": event.error})
-    except KeyboardInterrupt:
-        console.print("stopped", markup=False, highlight=False)
-        return
-    if records or failures:
-        print_summary(summarize(records, failures), console)
+        except KeyboardInterrupt:
+            return records, failures, True
+    return records, failures, False
