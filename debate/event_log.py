@@ -91,14 +91,14 @@ class EventLog:
 def event_from_json(data: dict[str, Any], record: dict[str, Any] | None = None) -> Event:
     """The event a live.jsonl line stands for (`record` fills in a finished unit's)."""
     kind = data.get("type")
-    fields = {key: value for key, value in data.items() if key != "type"}
+    values = {key: value for key, value in data.items() if key != "type"}
     if kind == "UnitFinished":
-        return UnitFinished(str(fields["unit"]), record or {})
+        return UnitFinished(str(values["unit"]), record or {})
     if kind not in _KINDS:
         raise ValueError(f"unknown event type {kind!r}")
     for name in ("answers", "roles", "probs"):
-        if isinstance(fields.get(name), list):
-            fields[name] = tuple(fields[name])
-    if isinstance(fields.get("quotes"), list):
-        fields["quotes"] = tuple((str(text), bool(ok)) for text, ok in fields["quotes"])
-    return _KINDS[kind](**fields)
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
+    if isinstance(values.get("quotes"), list):
+        values["quotes"] = tuple((str(text), bool(ok)) for text, ok in values["quotes"])
+    return _KINDS[kind](**values)

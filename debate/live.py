@@ -234,6 +234,8 @@ class LiveState:
 
 
 class View(Protocol):
+    shows_text: bool  # shows text as it is generated (needs `TextDelta` events)
+
     def handle(self, event: Event) -> None: ...
 
     def __enter__(self) -> View: ...
@@ -297,6 +299,8 @@ class PlainView:
     Only the events that print a line do any work: deltas and turn starts return at once.
     """
 
+    shows_text = False
+
     def __init__(self, console: Console, total: int | None = None) -> None:
         self.console = console
         self.total = total
@@ -339,6 +343,8 @@ class LiveView:
     when events arrived (or once a second, for the clock), applies the queued events to
     the state and redraws.
     """
+
+    shows_text = True
 
     def __init__(
         self,

@@ -131,20 +131,20 @@ def protocol_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         from debate.pbt_eval import evaluate
 
         return {"pbt_eval": evaluate(records)}
-    trees = [state["pbt"] for state in states if isinstance(state.get("pbt"), dict)]
+    trees = [
+        (record["scenario_id"], state["pbt"])
+        for record, state in zip(records, states, strict=True)
+        if isinstance(state.get("pbt"), dict)
+    ]
     if trees:
         return {
             "pbt_trees": {
                 "trees": len(trees),
-                "nodes": sum(int(tree.get("nodes", 0)) for tree in trees),
-                "pruned": sum(int(tree.get("pruned", 0)) for tree in trees),
+                "nodes": sum(int(tree.get("nodes", 0)) for _, tree in trees),
+                "pruned": sum(int(tree.get("pruned", 0)) for _, tree in trees),
                 "root_agreement": accuracy(
-                    [bool(tree.get("root_agree")) for tree in trees],
-                    clusters=[
-                        r["scenario_id"]
-                        for r, s in zip(records, states, strict=True)
-                        if isinstance(s.get("pbt"), dict)
-                    ],
+                    [bool(tree.get("root_agree")) for _, tree in trees],
+                    clusters=[question for question, _ in trees],
                 ).as_dict(),
             }
         }

@@ -258,7 +258,7 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         store=store,
         concurrency=options.concurrency,
         subscribers=[*subscribers, event_log],
-        stream_text=options.live and not options.plain and console.is_terminal,
+        stream_text=getattr(closer, "shows_text", False),  # only the live view shows deltas
     )
 
     async def go() -> None:
