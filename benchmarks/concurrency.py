@@ -41,10 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debate.engine import Engine, ModelBindings, plan_units  # noqa: E402
-from debate.scenario import load_scenarios  # noqa: E402
-from debate.spec import load_protocol  # noqa: E402
-from debate.transcript import RunStore  # noqa: E402
+from debate.core.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.core.loading import load_protocol  # noqa: E402
+from debate.core.scenarios import load_scenarios  # noqa: E402
+from debate.core.store import RunStore  # noqa: E402
 
 DEBATES = 64
 STEPS = 4

@@ -23,9 +23,9 @@ import statistics
 import sys
 import time
 
-from debate.engine import Engine, ModelBindings, plan_units
-from debate.scenario import Scenario
-from debate.spec import load_protocol
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.scenarios import Scenario
 
 DEBATES = 2000
 PASSES = 5

@@ -36,11 +36,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from debate.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.core.declarations import Bundle  # noqa: E402
+from debate.core.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.core.loading import load_protocol  # noqa: E402
+from debate.core.scenarios import load_scenarios  # noqa: E402
 from debate.models import create_model  # noqa: E402
 from debate.models.base import ChatMessage, Completion, GenerateConfig  # noqa: E402
-from debate.scenario import load_scenarios  # noqa: E402
-from debate.spec import Bundle, load_protocol  # noqa: E402
 
 DEBATES = 32
 MAX_TOKENS = 32

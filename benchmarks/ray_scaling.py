@@ -19,10 +19,10 @@ import time
 
 import ray
 
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.scenarios import Scenario
 from debate.scale import RaySettings, run_on_ray
-from debate.scenario import Scenario
-from debate.spec import load_protocol
 
 UNITS = 400
 WORKERS = 2

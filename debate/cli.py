@@ -1,13 +1,14 @@
 """The `debate` command line (typer).
 
-Core commands live here: `run`, `validate`, `list`, `report`. Feature modules in
-`debate.commands` add their own commands to the same app. Every user error prints
-one line per problem and exits with status 2; there are no tracebacks for bad input.
+Core commands live here: `run`, `validate`, `list`, `report`, `version`. Each feature
+package declares its own commands in a `CommandTable`; `add_feature_commands` adds them
+from the feature table (`debate.features`), once, into the top level or the `train` and
+`export` groups made here. Every user error prints one line per problem and exits with
+status 2; there are no tracebacks for bad input.
 """
 
 from __future__ import annotations
 
-import importlib
 import platform
 import sys
 import time
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from debate import __version__
+from debate.core.console import console, errors, fail, parse_bindings, parse_variants
 from debate.errors import DebateInputError
 
 app = typer.Typer(
@@ -32,39 +33,10 @@ train_app = typer.Typer(
     help="Train models (needs the `train` extra): dpo, grpo, justifiable.",
     no_args_is_help=True,
 )
+export_app = typer.Typer(name="export", help="Export data derived from runs.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
-console = Console()
-errors = Console(stderr=True)
-
-
-def fail(*lines: str) -> None:
-    for line in lines:
-        typer.echo(line, err=True)
-    raise typer.Exit(2)
-
-
-def parse_bindings(values: list[str], option: str) -> dict[str, str]:
-    """`ROLE=VALUE` pairs; a bare `VALUE` binds every role (key "")."""
-    bindings: dict[str, str] = {}
-    for value in values:
-        key, sep, target = value.partition("=")
-        if not sep:
-            key, target = "", value
-        if not target or (sep and not key):
-            raise DebateInputError(f"{option}: '{value}': expected ROLE=VALUE or VALUE")
-        bindings[key.strip()] = target.strip()
-    return bindings
-
-
-def parse_variants(values: list[str]) -> dict[str, list[str]]:
-    variants: dict[str, list[str]] = {}
-    for value in values:
-        key, sep, choices = value.partition("=")
-        items = [item.strip() for item in choices.split(",") if item.strip()]
-        if not sep or not key or not items:
-            raise DebateInputError(f"--variant: '{value}': expected KEY=V1,V2")
-        variants[key] = items
-    return variants
+app.add_typer(export_app, name="export")
+GROUPS = {"": app, "train": train_app, "export": export_app}
 
 
 @app.command()
@@ -134,7 +106,7 @@ def run(
         if condition:
             variants["condition"] = [c.strip() for c in condition.split(",") if c.strip()]
         if fallacy:
-            from debate.fallacies import check_fallacy_class
+            from debate.logicom.fallacies import check_fallacy_class
 
             try:
                 variants["fallacy"] = [check_fallacy_class(fallacy)]
@@ -184,7 +156,7 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(help="Declaration files or folders to check.")],
 ) -> None:
     """Check agent, judge, protocol and scenario-set files; one line per problem."""
-    from debate.spec import validate_file
+    from debate.core.loading import validate_file
 
     files: list[Path] = []
     for path in paths:
@@ -207,7 +179,7 @@ def list_declarations(
     """Show the available declarations of one kind, with their descriptions."""
     from rich.table import Table
 
-    from debate import library
+    from debate.core import library
 
     if kind not in library.KINDS:
         fail(f"list: unknown kind '{kind}' (choose from {', '.join(library.KINDS)})")
@@ -228,14 +200,14 @@ def report(
     """Recompute and print a run's summary (judge accuracy with CIs, invalid counts)."""
     import json
 
-    from debate.report import print_summary, summarize, write_summary
-    from debate.transcript import load_run
+    from debate.analysis.report import print_summary, run_measures, summarize, write_summary
+    from debate.core.store import load_run
 
     try:
         records, failures = load_run(run_dir)
     except DebateInputError as exc:
         fail(*exc.lines)
-    summary = summarize(records, failures)
+    summary = summarize(records, failures, measures=run_measures(run_dir))
     write_summary(run_dir, summary)
     if json_output:
         print(json.dumps(summary, indent=2))
@@ -249,18 +221,24 @@ def version() -> None:
     console.print(f"debate-lab {__version__} (Python {platform.python_version()})")
 
 
-def _load_commands() -> None:
-    """Import every module of `debate.commands`; each registers its commands on `app`."""
-    import pkgutil
+_commands_added = False
 
-    import debate.commands
 
-    for module in pkgutil.iter_modules(debate.commands.__path__):
-        importlib.import_module(f"debate.commands.{module.name}")
+def add_feature_commands() -> None:
+    """Add every feature's commands (from the feature table) to the app, once."""
+    global _commands_added
+    if _commands_added:
+        return
+    _commands_added = True
+    from debate.features import FEATURES
+
+    for feature in FEATURES:
+        for entry in feature.commands.entries if feature.commands else ():
+            GROUPS[entry.group].command(entry.name)(entry.function)
 
 
 def main(argv: list[str] | None = None) -> Any:
-    _load_commands()
+    add_feature_commands()
     try:
         return app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
     except DebateInputError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class DebateInputError(Exception):
     """Bad input from the user (a declaration, a data file, a CLI argument).
@@ -17,3 +19,20 @@ class DebateInputError(Exception):
 def where(path: object, field: str | None, reason: str) -> str:
     """Format `path: field: reason` (the field is left out when there is none)."""
     return f"{path}: {field}: {reason}" if field else f"{path}: {reason}"
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_lines(path: object, error: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = _format_loc(tuple(item["loc"]))
+        field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {field}: {message}" if field else f"{path}: {message}")
+    return lines

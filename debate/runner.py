@@ -20,11 +20,12 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from debate import __version__
-from debate.context import LABELS
-from debate.engine import Engine, ModelBindings, UnitPlan, plan_units
-from debate.errors import DebateInputError
-from debate.event_log import EventLog
-from debate.events import (
+from debate.analysis.report import print_summary, summarize, write_summary
+from debate.core.context import LABELS
+from debate.core.declarations import Bundle
+from debate.core.engine import Engine, ModelBindings, UnitPlan, plan_units
+from debate.core.event_log import EventLog
+from debate.core.events import (
     Event,
     Subscriber,
     TurnFinished,
@@ -33,11 +34,11 @@ from debate.events import (
     UnitStarted,
     VerdictGiven,
 )
+from debate.core.loading import load_protocol
+from debate.core.scenarios import load_scenarios
+from debate.core.store import RunStore
+from debate.errors import DebateInputError
 from debate.models import Model
-from debate.report import print_summary, summarize, write_summary
-from debate.scenario import load_scenarios
-from debate.spec import Bundle, load_protocol
-from debate.transcript import RunStore
 
 
 @dataclass
@@ -134,7 +135,7 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
     subscribers: list[Subscriber] = []
     closer: Any = None
     if options.live or options.plain:
-        from debate.live import make_view  # provided by the live-view feature
+        from debate.live.view import make_view  # provided by the live-view feature
 
         view = make_view(
             console=console, plain=options.plain or not console.is_terminal, total=total
@@ -291,7 +292,13 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
             "hits": sum(m.hits for m in cached_models),
             "misses": sum(m.misses for m in cached_models),
         }
-    summary = summarize(records, failures, protocol=bundle.protocol.name, extra=extra)
+    summary = summarize(
+        records,
+        failures,
+        protocol=bundle.protocol.name,
+        measures=bundle.protocol.summary,
+        extra=extra,
+    )
     write_summary(options.out, summary)
     event_log.remove()  # the run ended: its records hold everything the log held
     print_summary(summary, console)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debate.engine import Engine, ModelBindings, UnitPlan
+from debate.core.declarations import Bundle
+from debate.core.engine import Engine, ModelBindings, UnitPlan
+from debate.core.events import Subscriber
+from debate.core.store import RunStore
 from debate.errors import DebateInputError
-from debate.events import Subscriber
-from debate.spec import Bundle
-from debate.transcript import RunStore
 
 ACTOR_PREFIX = "debate-worker-"
 NAMESPACE = "debate-lab"
@@ -79,8 +79,8 @@ class UnitWorker:
 def _emit_record_events(engine: Engine, ok: bool, outcome: dict[str, Any]) -> None:
     """Replay a remote unit's turns and verdicts to the driver's subscribers, then accept it."""
     if ok and engine.subscribers:
-        from debate.events import UnitFinished
-        from debate.watch import record_events
+        from debate.core.events import UnitFinished
+        from debate.live.watch import record_events
 
         for _pause, event in record_events(outcome):
             if not isinstance(event, UnitFinished):

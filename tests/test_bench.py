@@ -17,13 +17,13 @@ import pytest
 import yaml
 from conftest import ROOT, run_cli
 
-from debate.bench import Experiment, load_experiment, plan_cells
-from debate.bench_report import cell_metrics, debater_ratings, match_outcomes
+from debate.analysis.metrics import accuracy
+from debate.analysis.ratings import bradley_terry
+from debate.bench.experiment import Experiment, load_experiment, plan_cells
+from debate.bench.report import cell_metrics, debater_ratings, match_outcomes
 from debate.errors import DebateInputError
-from debate.metrics import accuracy
 from debate.models.base import ChatMessage, Completion, GenerateConfig
 from debate.models.scripted import ScriptedModel
-from debate.ratings import bradley_terry
 
 
 def record(
@@ -260,7 +260,7 @@ def test_tournament_round_robin_and_swiss(tmp_path: Path) -> None:
 
 
 def _best_of_bundle(tmp_path: Path, n: int) -> Any:
-    from debate.spec import load_protocol
+    from debate.core.loading import load_protocol
 
     agent = yaml.safe_load((ROOT / "agents" / "debater.yaml").read_text())
     agent.update(best_of=n, name="debater", temperature=0.0)  # greedy: candidates at 0.8
@@ -274,10 +274,10 @@ def _best_of_bundle(tmp_path: Path, n: int) -> Any:
 
 
 def test_best_of_n_keeps_the_candidate_the_judge_finds_most_convincing(tmp_path: Path) -> None:
-    from debate.engine import Engine, ModelBindings, plan_units
-    from debate.scenario import load_scenarios
-    from debate.stepkinds.bestof import best_of_n
-    from debate.steps import Speak
+    from debate.core.bestof import best_of_n
+    from debate.core.engine import Engine, ModelBindings, plan_units
+    from debate.core.scenarios import load_scenarios
+    from debate.core.steps import Speak
 
     bundle = _best_of_bundle(tmp_path, 4)
     hooked = "best_of" in inspect.getsource(Speak.generate)

@@ -13,14 +13,14 @@ import pytest
 from test_pbt import capital, run_protocol, tree_script
 
 from debate.errors import DebateInputError
-from debate.pbt_eval import export_preferences
-from debate.train_dpo import load_preferences, model_path
+from debate.pbt.dpo import load_preferences, model_path
+from debate.pbt.evaluation import export_preferences
 
 
 def test_pbt_modules_do_not_import_training_libraries() -> None:
     code = (
-        "import sys, debate, debate.trees, debate.pbt_eval, debate.stepkinds.pbt, "
-        "debate.train_dpo, debate.cli, debate.commands.pbt\n"
+        "import sys, debate, debate.pbt.trees, debate.pbt.evaluation, debate.pbt.steps, "
+        "debate.pbt.dpo, debate.cli, debate.pbt.commands\n"
         "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') "
         "if m in sys.modules))"
     )
@@ -52,7 +52,7 @@ def test_preferences_load_by_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_dpo_steps_on_the_embedded_model(tmp_path: Path) -> None:
-    from debate.train_dpo import DPOOptions, train_dpo
+    from debate.pbt.dpo import DPOOptions, train_dpo
 
     run_protocol("pbt-tree", tree_script, [capital("q1"), capital("q2")], tmp_path / "r")
     prefs = tmp_path / "prefs.jsonl"

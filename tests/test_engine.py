@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.analysis.report import summarize
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.scenarios import Scenario, load_scenarios
 from debate.models.base import ChatMessage, GenerateConfig
 from debate.models.scripted import ScriptedModel
-from debate.report import summarize
-from debate.scenario import Scenario, load_scenarios
-from debate.spec import load_protocol
 
 STORY = (
     "The lighthouse keeper counted forty-two ships that winter. "

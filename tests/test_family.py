@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from debate.cli import _load_commands, app
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.cli import add_feature_commands, app
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.scenarios import Scenario
+from debate.core.store import RunStore
 from debate.errors import DebateInputError
-from debate.family import (
+from debate.family.report import (
     family_summary,
     grade,
     parse_candidates,
@@ -27,12 +30,9 @@ from debate.family import (
     read_answer,
     schema_model,
 )
+from debate.family.steps import Schedule
 from debate.models.base import ChatMessage, GenerateConfig
 from debate.models.scripted import ScriptedModel
-from debate.scenario import Scenario
-from debate.spec import load_protocol
-from debate.stepkinds.family import Schedule
-from debate.transcript import RunStore
 
 QUESTION = Scenario(
     id="tqa-moon",
@@ -350,7 +350,7 @@ def test_family_report_against_single_agent_baseline(tmp_path: Path) -> None:
         store=RunStore(protocol_dir),
     )
     run("single-agent", {"answerer": lambda m, c: "Werewolves.\nAnswer: B"}, RunStore(baseline_dir))
-    _load_commands()
+    add_feature_commands()
     result = CliRunner().invoke(
         app, ["family-report", str(protocol_dir), "--baseline", str(baseline_dir), "--json"]
     )

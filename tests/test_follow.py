@@ -12,8 +12,8 @@ from pathlib import Path
 from conftest import DEBATE
 from katan import KatanFactory, katan_fixture  # noqa: F401
 
-from debate.event_log import LIVE, EventLog, event_from_json
-from debate.events import (
+from debate.core.event_log import LIVE, EventLog, event_from_json
+from debate.core.events import (
     Event,
     TurnFinished,
     UnitFailed,
@@ -21,7 +21,7 @@ from debate.events import (
     UnitStarted,
     VerdictGiven,
 )
-from debate.watch import live_events
+from debate.live.watch import live_events
 
 
 def test_log_lines_round_trip_to_the_same_events(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_watch_follows_a_real_run_turn_by_turn(tmp_path: Path, katan: KatanFacto
 
 
 def test_a_resumed_runs_new_log_is_read_from_its_start(tmp_path: Path) -> None:
-    from debate.watch import _Tail
+    from debate.live.watch import _Tail
 
     first = EventLog(tmp_path)
     for number in range(5):

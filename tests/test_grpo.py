@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from debate.core.scenarios import Scenario, load_scenarios
 from debate.errors import DebateInputError
-from debate.scenario import Scenario, load_scenarios
-from debate.train_grpo import GrpoOptions, grpo_config, other_answer, prompt_rows
+from debate.rl.grpo import GrpoOptions, grpo_config, other_answer, prompt_rows
 
 
 def test_prompt_rows_carry_the_reward_columns() -> None:

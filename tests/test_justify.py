@@ -301,9 +301,9 @@ def test_lambda_zero_is_the_baseline_and_the_sweep_reports_every_metric() -> Non
 def test_cli_writes_results_table_and_plot(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from debate.cli import _load_commands, app
+    from debate.cli import add_feature_commands, app
 
-    _load_commands()
+    add_feature_commands()
     out = tmp_path / "run"
     args = ["train", "justifiable", "--lambda", "0,1", "--seeds", "1", "--quick", "--out", str(out)]
     args += ["--reward", "prob_diff"]
@@ -326,10 +326,10 @@ def test_cli_writes_results_table_and_plot(tmp_path: Path) -> None:
 def test_evidence_debate_protocol_runs_in_the_engine(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from debate.cli import _load_commands, app
+    from debate.cli import add_feature_commands, app
     from debate.justify.bridge import write_cases
 
-    _load_commands()
+    add_feature_commands()
     cases, judge_file = write_cases(
         tmp_path / "cases", cases=2, judge_pairs=1500, arguer_iterations=2
     )
@@ -362,7 +362,7 @@ def test_evidence_debate_protocol_runs_in_the_engine(tmp_path: Path) -> None:
 
 
 def test_reveal_step_declaration_errors(tmp_path: Path) -> None:
-    from debate.spec import validate_file
+    from debate.core.loading import validate_file
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(

@@ -18,7 +18,7 @@ import pytest
 from conftest import DEBATE, run_cli
 from rich.console import Console
 
-from debate.events import (
+from debate.core.events import (
     Event,
     TextDelta,
     TurnFinished,
@@ -28,9 +28,9 @@ from debate.events import (
     UnitStarted,
     VerdictGiven,
 )
-from debate.live import LiveState, LiveView, PlainView, make_view
-from debate.live_render import render_frame, turn_text
-from debate.watch import play, record_events, watch_records
+from debate.live.render import render_frame, turn_text
+from debate.live.view import LiveState, LiveView, PlainView, make_view
+from debate.live.watch import play, record_events, watch_records
 
 TURN_LINE = re.compile(r"^\[unit (\d+)\] round (\d+) (debater_[ab]): (\S.*)$")
 VERDICT_LINE = re.compile(
@@ -207,17 +207,17 @@ def test_frame_shows_speakers_side_by_side_bars_and_the_unit_table() -> None:
 
 
 def test_live_view_renders_only_on_its_refresh_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    import debate.live_render
+    import debate.live.render
 
     calls = 0
-    original = debate.live_render.render_frame
+    original = debate.live.render.render_frame
 
     def counting(*args: object) -> object:
         nonlocal calls
         calls += 1
         return original(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(debate.live_render, "render_frame", counting)
+    monkeypatch.setattr(debate.live.render, "render_frame", counting)
     console = Console(file=io.StringIO(), width=120, height=40, force_terminal=True)
     view = make_view(console=console, plain=False, total=1)
     assert isinstance(view, LiveView)
@@ -475,10 +475,10 @@ def test_watch_in_a_terminal_replays_with_the_same_layout(
 def test_engine_quote_checks_reach_the_frame_and_the_plain_lines() -> None:
     import asyncio
 
-    from debate.engine import Engine, ModelBindings, plan_units
+    from debate.core.engine import Engine, ModelBindings, plan_units
+    from debate.core.loading import load_protocol
+    from debate.core.scenarios import Scenario
     from debate.models.base import ChatMessage, GenerateConfig
-    from debate.scenario import Scenario
-    from debate.spec import load_protocol
 
     def responder(messages: list[ChatMessage], config: GenerateConfig) -> str:
         if config.choices or "Answer" in messages[-1].content:

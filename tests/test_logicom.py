@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from debate.errors import DebateInputError
-from debate.fallacies import (
+from debate.logicom.fallacies import (
     ALL_CLASSES,
     FALLACY_CLASSES,
     OTHER,
@@ -24,7 +24,7 @@ from debate.fallacies import (
     fallacy_distribution,
     normalise_fallacy,
 )
-from debate.logicom import logicom_stats, render_logicom_stats
+from debate.logicom.stats import logicom_stats, render_logicom_stats
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "logicom"
 OUTCOMES = SHARED / "debate_outcomes.csv"
@@ -343,9 +343,9 @@ def test_every_label_in_the_authors_logs_maps() -> None:
 
 
 def cli(*args: str) -> Result:
-    from debate.cli import _load_commands, app
+    from debate.cli import add_feature_commands, app
 
-    _load_commands()
+    add_feature_commands()
     return CliRunner().invoke(app, list(args))
 
 

@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.moderation import parse_yes_no
+from debate.core.rewrite import parse_fields
+from debate.core.scenarios import Scenario
+from debate.core.store import RunStore
 from debate.errors import DebateInputError
-from debate.logicom import logicom_stats
+from debate.logicom.stats import logicom_stats
 from debate.models.base import ChatMessage, GenerateConfig
 from debate.models.scripted import ScriptedModel
-from debate.scenario import Scenario
-from debate.spec import load_protocol
-from debate.stepkinds.moderation import parse_fields, parse_yes_no
-from debate.transcript import RunStore
 
 CLAIM = Scenario(
     id="logicom-t1",

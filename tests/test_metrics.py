@@ -1,4 +1,4 @@
-"""Tests for debate.metrics, pinned to hand-computed values and independent loops."""
+"""Tests for debate.analysis.metrics, pinned to hand-computed values and independent loops."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from debate.metrics import (
+from debate.analysis.metrics import (
     Estimate,
     accuracy,
     accuracy_by_position,

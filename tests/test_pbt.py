@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from debate.engine import Engine, ModelBindings, plan_units
+from debate.core.engine import Engine, ModelBindings, plan_units
+from debate.core.loading import load_protocol
+from debate.core.scenarios import Scenario
+from debate.core.store import RunStore
 from debate.models.base import ChatMessage, GenerateConfig
 from debate.models.scripted import ScriptedModel
-from debate.pbt_eval import evaluate, load_trees
-from debate.scenario import Scenario
-from debate.spec import load_protocol
-from debate.transcript import RunStore
-from debate.trees import compute_scores, preference_pairs, preference_rows
+from debate.pbt.evaluation import evaluate, load_trees
+from debate.pbt.trees import compute_scores, preference_pairs, preference_rows
 
 Responder = Callable[[Sequence[ChatMessage], GenerateConfig], str]
 

@@ -1,4 +1,4 @@
-"""Tests for debate.quotes: verification modes, forged markers, tag parsing, NYU speeches."""
+"""Tests for debate.core.quotes: verification modes, forged markers, tag parsing, NYU speeches."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from debate.ptb import detokenize
-from debate.quotes import (
+from debate.core.quotes import (
     QuoteCheck,
     StoryIndex,
     check_quotes,
@@ -20,6 +19,7 @@ from debate.quotes import (
     render_checks,
     render_for_judge,
 )
+from debate.core.treebank import detokenize
 
 STORY = (
     "The dark star passed, bringing with it eternal night. Pa had sent me out to get an "

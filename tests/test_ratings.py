@@ -1,4 +1,4 @@
-"""Tests for debate.ratings: Elo and Bradley-Terry on hand-solvable tournaments."""
+"""Tests for debate.analysis.ratings: Elo and Bradley-Terry on hand-solvable tournaments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from debate.ratings import Match, bradley_terry, elo_ratings, rating_cis, rating_estimates
+from debate.analysis.ratings import Match, bradley_terry, elo_ratings, rating_cis, rating_estimates
 
 
 def test_elo_two_matches_by_hand() -> None:

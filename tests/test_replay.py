@@ -90,8 +90,8 @@ def test_human_judge_accuracy_matches_the_raw_files(flags: tuple[str, ...]) -> N
 
 
 def test_model_judge_sees_the_speeches_with_verified_quotes_and_never_the_story() -> None:
-    from debate.engine import Engine, ModelBindings, plan_units
-    from debate.replay import ReplayOptions, replay_bundle, select_debates
+    from debate.bench.replay import ReplayOptions, replay_bundle, select_debates
+    from debate.core.engine import Engine, ModelBindings, plan_units
 
     folder = shared("nyu_debate")
     debates = select_debates(ReplayOptions(path=folder, included_in_paper=True, limit=40))

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from debate.report import summarize, summary_table, write_summary
+from debate.analysis.report import summarize, summary_table, write_summary
 
 
 def record(i: int, *, correct: bool | None, verdict: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def test_logicom_runs_report_convinced_rates_per_condition(tmp_path: Path) -> No
         for condition, values in outcomes.items()
         for i, convinced in enumerate(values)
     ]
-    summary = summarize(records)
+    summary = summarize(records, measures=["logicom"])
     rates = summary["logicom"]["m"]["convinced_rate"]
     assert rates["none"]["value"] == 0.25 and rates["fallacy"]["value"] == 0.75
     text = rendered(summary)
@@ -88,7 +88,7 @@ def test_pbt_runs_report_their_own_measures() -> None:
         return {**record(i, correct=None, verdict=None), "state": {"grades": {"model": grades}}}
 
     records = [graded(0, True, False), graded(1, True, True), graded(2, False, False)]
-    summary = summarize(records)
+    summary = summarize(records, measures=["pbt-eval"])
     assert summary["pbt_eval"]["kind"] == "flipflop"
     assert summary["pbt_eval"]["flip_correct_to_wrong"]["value"] == 0.5
     text = rendered(summary)
@@ -99,7 +99,7 @@ def test_pbt_runs_report_their_own_measures() -> None:
         for i in range(2)
     ]
     trees[0]["state"]["pbt"]["root_agree"] = True
-    summary = summarize(trees)
+    summary = summarize(trees, measures=["pbt-tree"])
     assert summary["pbt_trees"]["nodes"] == 10 and summary["pbt_trees"]["pruned"] == 1
     assert summary["pbt_trees"]["root_agreement"]["value"] == 0.5
     assert "dialogue trees" in rendered(summary)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from debate.analysis.answers import normalise
 from debate.errors import DebateInputError
 from debate.models.base import ChatMessage, Completion, GenerateConfig
 from debate.rewards import (
@@ -28,7 +29,6 @@ from debate.rewards import (
     correctness_reward,
     debate_reward,
     mix,
-    normalize_answer,
     unit_reward,
 )
 
@@ -75,7 +75,7 @@ def test_unknown_mode_is_an_input_error() -> None:
 
 
 def test_correctness_normalised_match() -> None:
-    assert normalize_answer("  The Eiffel-Tower!  ") == "eiffel tower"
+    assert normalise("  The Eiffel-Tower!  ") == "eiffel tower"
     gold = ["Paris", "The city of Paris"]
     assert correctness("paris.", gold) == 1.0
     assert correctness("It is Paris, of course", gold) == 1.0

@@ -10,12 +10,12 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
-from debate.engine import Engine, ModelBindings, plan_units  # noqa: E402
-from debate.events import Event, UnitFinished  # noqa: E402
+from debate.core.engine import Engine, ModelBindings, plan_units  # noqa: E402
+from debate.core.events import Event, UnitFinished  # noqa: E402
+from debate.core.loading import load_protocol  # noqa: E402
+from debate.core.scenarios import load_scenarios  # noqa: E402
+from debate.core.store import RunStore, read_jsonl  # noqa: E402
 from debate.scale import ACTOR_PREFIX, RaySettings, run_on_ray  # noqa: E402
-from debate.scenario import load_scenarios  # noqa: E402
-from debate.spec import load_protocol  # noqa: E402
-from debate.transcript import RunStore, read_jsonl  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from debate.errors import DebateInputError
-from debate.scenario import (
+from debate.core.scenarios import (
     Scenario,
     load_scenario_set,
     load_scenario_set_file,
     load_scenarios,
     validate_scenario_set,
 )
+from debate.errors import DebateInputError
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "scenarios"
@@ -402,7 +402,7 @@ def test_unknown_sources_give_one_line(tmp_path: Path) -> None:
 
 def test_importing_scenarios_does_not_import_torch() -> None:
     code = (
-        "import sys, debate.scenario\n"
+        "import sys, debate.core.scenarios\n"
         "print('torch' in sys.modules or 'transformers' in sys.modules)"
     )
     result = subprocess.run(

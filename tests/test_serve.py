@@ -21,7 +21,7 @@ import pytest
 from conftest import DEBATE
 
 from debate.rewards import verl_compute_score
-from debate.serve import BadRequest, parse_request
+from debate.rl.server import BadRequest, parse_request
 
 
 def free_port() -> int:
@@ -166,9 +166,9 @@ def test_verl_compute_score_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEBATE_REWARD_DEBATER", "scripted")
     monkeypatch.setenv("DEBATE_REWARD_LAMBDA", "0.5")
     monkeypatch.setenv("DEBATE_REWARD_ALTERNATIVE", "fixed:I do not know")
-    from debate import serve
+    from debate.rl import verl
 
-    monkeypatch.setattr(serve, "_LOCAL", {})
+    monkeypatch.setattr(verl, "_LOCAL", {})
     right = verl_compute_score("qa", "Paris.", "Paris", {"question": "Capital of France?"})
     wrong = verl_compute_score("qa", "Lyon", "Paris", {"question": "Capital of France?"})
     assert (right, wrong) == (0.5, 0.0)  # the invalid judge makes every debate a tie

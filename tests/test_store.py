@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from debate import transcript
-from debate.transcript import RunStore, read_jsonl
+from debate.core import store as transcript
+from debate.core.store import RunStore, read_jsonl
 
 
 def test_records_are_readable_at_once_and_synced_by_close(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from debate.trees import (
+from debate.pbt.trees import (
     AGREE,
     DISAGREE,
     NO_ANSWER,

@@ -13,8 +13,17 @@ Submodules:
 - `policy`: fitted-Q learning of a policy on logged data with the lambda-mixed reward;
 - `experiment`: the lambda sweep (`run_justifiable`, `train_justifiable`);
 - `report`: mean and 95% t-interval over seeds, rich table, markdown, PNG;
-- `bridge`: the engine's `reveal` step body and synthetic case files for it.
+- `bridge`: the engine's `reveal` step body and synthetic case files for it;
+- `steps`: the `reveal` step type; `commands`: `train justifiable`, `evidence-cases`.
 
 `env`, `report` and `bridge` import without torch (bridge imports it when a step runs);
 nothing in the core imports this package at import time.
 """
+
+from debate.core.registry import Feature
+from debate.justify import steps
+from debate.justify.commands import commands
+
+FEATURE = Feature(
+    name="justify", docs="docs/justifiable.md", steps=(steps.Reveal,), commands=commands
+)

@@ -30,7 +30,7 @@ import numpy as np
 from debate.justify.env import DecisionEnv
 
 if TYPE_CHECKING:
-    from debate.context import UnitContext
+    from debate.core.context import UnitContext
     from debate.justify.arguers import LearnedArguer
     from debate.justify.judge import JudgeMLP
 
@@ -119,10 +119,10 @@ async def play_reveal(
     """Run one evidence debate between `roles` in the unit `ctx` (see the module doc)."""
     import torch
 
-    from debate.events import VerdictGiven
+    from debate.core.events import VerdictGiven
+    from debate.core.record import Verdict
     from debate.justify.arguers import GreedyArguer, MinimaxArguer, RandomArguer
     from debate.justify.game import Arguer
-    from debate.transcript import Verdict
 
     names, values, answer_ids, path = _case(ctx, judge_file)
     judge = _judge(str(Path(path).expanduser()))

@@ -1,4 +1,4 @@
-"""The lambda sweep of issue 10: train justifiable policies and measure them.
+"""The lambda sweep: train justifiable policies and measure them.
 
 Per seed: train the proxy judge (random 1..L features revealed) and the ideal judge
 (full state) on expert preferences; train the learned arguer by self-play; log data

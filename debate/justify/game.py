@@ -100,7 +100,7 @@ def zero_sum(margin: torch.Tensor) -> torch.Tensor:
 
 
 def debate_reward(margin: torch.Tensor, mode: RewardMode = "zero_sum") -> torch.Tensor:
-    """Side 0's reward from the judge margin, in the three modes of issue 6."""
+    """Side 0's reward from the judge margin: zero_sum, prob_diff or log_score."""
     if mode == "zero_sum":
         return zero_sum(margin)
     probability = torch.sigmoid(margin)

@@ -1,0 +1,89 @@
+"""Cells of a benchmark: one run directory each, run through `debate.runner.execute_run`.
+
+`RunSettings` are the run options every cell shares (an experiment's, or a tournament's);
+`run_cell` runs or resumes one cell so that it can be inspected with `debate report`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from debate.runner import RunOptions, execute_run
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe label: `openai/gpt-4o` → `openai-gpt-4o`."""
+    stem = Path(text).stem if text.endswith((".yaml", ".yml", ".csv", ".jsonl")) else text
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", stem).strip("-") or "x"
+
+
+def has_records(directory: Path) -> bool:
+    path = directory / "transcripts.jsonl"
+    return path.exists() and path.stat().st_size > 0
+
+
+class RunSettings(BaseModel):
+    """Run options shared by every cell of an experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(default=None, ge=1)
+    swap: bool | None = None
+    concurrency: int = Field(default=32, ge=1)
+    cache: bool = False
+    resamples: int = Field(default=2000, ge=100)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    workers: int | None = Field(default=None, ge=1)
+    gpus_per_worker: float = Field(default=0.0, ge=0)
+
+
+class Cell(BaseModel):
+    protocol: str
+    judge: str
+    debaters: str
+    scenarios: str
+    seed: int
+    bindings: dict[str, str]
+    source: str
+    dir: str
+
+
+def run_cell(
+    cell: Cell,
+    settings: RunSettings,
+    *,
+    resume: bool,
+    protocol_path: str | None = None,
+    limit: int | None = None,
+    console: Console | None = None,
+) -> float:
+    """Run (or resume) one cell's run directory; returns the wall seconds it took now."""
+    options = RunOptions(
+        protocol=protocol_path or cell.protocol,
+        scenarios=cell.source,
+        bindings=cell.bindings,
+        limit=limit,
+        seed=cell.seed,
+        out=Path(cell.dir),
+        resume=resume,
+        concurrency=settings.concurrency,
+        swap=settings.swap,
+        cache=settings.cache,
+        show=False,
+        executor=settings.executor,
+        ray_address=settings.ray_address,
+        workers=settings.workers,
+        gpus_per_worker=settings.gpus_per_worker,
+    )
+    quiet = console or Console(file=io.StringIO(), width=160)
+    started = time.perf_counter()
+    execute_run(options, quiet)
+    return time.perf_counter() - started

@@ -1,0 +1,153 @@
+"""`debate bench` (sweeps and tournaments) and `debate replay` (NYU human debates to a model judge).
+
+- `debate bench [EXPERIMENT.yaml] [--protocol P ...] [--judge M ...] [--debater M ...]
+  [--scenarios S ...] [--seed N ...] [--limit N] [--out DIR] [--resume] [--report-only]`:
+  flags replace the corresponding lists of the YAML (or make the whole experiment).
+- `debate replay NYU_PATH --judge MODEL|none [--included-in-paper] [--status complete]
+  [--json]`: human vs model judge accuracy on the recorded debates and consultancies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from debate.core.console import console, fail
+from debate.core.registry import CommandTable
+from debate.errors import DebateInputError
+
+commands = CommandTable()
+
+
+def _labelled(values: list[str] | None) -> dict[str, str] | None:
+    if not values:
+        return None
+    from debate.bench.experiment import safe_name
+
+    pairs = {}
+    for value in values:
+        label, sep, target = value.partition("=")
+        if sep and label and target and "/" not in label:
+            pairs[label] = target
+        else:
+            pairs[safe_name(value)] = value
+    return pairs
+
+
+@commands.command("bench")
+def bench_command(
+    experiment: Annotated[
+        Path | None, typer.Argument(help="EXPERIMENT.yaml (optional when flags say it all).")
+    ] = None,
+    protocol: Annotated[
+        list[str] | None, typer.Option("--protocol", "-p", help="Protocol. Repeatable.")
+    ] = None,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option("--judge", "-j", help="Judge model, or LABEL=MODEL. Repeatable."),
+    ] = None,
+    debater: Annotated[
+        list[str] | None,
+        typer.Option("--debater", "-d", help="Debater model, or LABEL=MODEL. Repeatable."),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option("--scenarios", "-s", help="Scenario set or data path. Repeatable."),
+    ] = None,
+    seed: Annotated[list[int] | None, typer.Option(help="Seed. Repeatable.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use the first N scenarios.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Benchmark folder (default runs/<name>).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the cells already in --out.")] = False,
+    report_only: Annotated[
+        bool, typer.Option(help="Rebuild the report from the cells in --out; run nothing.")
+    ] = False,
+    concurrency: Annotated[int | None, typer.Option(help="Units in flight per cell.")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local, or ray to shard each cell over a Ray cluster.")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray worker actors.")] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs reserved by each Ray worker.")
+    ] = None,
+) -> None:
+    """Run a grid of protocols × judges × debaters × scenario sets × seeds and report it."""
+    from debate.bench.experiment import Experiment, load_experiment, run_bench
+
+    try:
+        base = load_experiment(experiment) if experiment is not None else Experiment()
+        updates: dict[str, object] = {}
+        for key, value in (
+            ("protocols", protocol or None),
+            ("judges", _labelled(judge)),
+            ("debaters", _labelled(debater)),
+            ("scenarios", _labelled(scenarios)),
+            ("seeds", seed or None),
+            ("limit", limit),
+            ("concurrency", concurrency),
+            ("executor", executor),
+            ("ray_address", ray_address),
+            ("workers", workers),
+            ("gpus_per_worker", gpus_per_worker),
+        ):
+            if value is not None:
+                updates[key] = value
+        chosen = Experiment.model_validate({**base.model_dump(), **updates})
+        if limit is not None and limit < 1:
+            raise DebateInputError("--limit: must be at least 1")
+        folder = out or Path(chosen.out or Path("runs") / chosen.name)
+        run_bench(chosen, folder, resume=resume, report_only=report_only, console=console)
+    except DebateInputError as exc:
+        fail(*exc.lines)
+
+
+@commands.command("replay")
+def replay_command(
+    path: Annotated[Path, typer.Argument(help="NYU debate folder (with official/) or one file.")],
+    judge: Annotated[
+        str, typer.Option("--judge", "-j", help="Model for the judge, or 'none' (humans only).")
+    ] = "none",
+    judge_spec: Annotated[str, typer.Option(help="Judge declaration the model plays.")] = (
+        "qa-judge"
+    ),
+    included_in_paper: Annotated[
+        bool, typer.Option("--included-in-paper", help="Only debates used in the paper.")
+    ] = False,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: complete, inprogress, ...")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use the first N debates.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory for the model judge.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Replay recorded NYU debates and consultancies to a model judge; compare with humans."""
+    from debate.bench.replay import ReplayOptions, print_replay, replay
+
+    try:
+        result = replay(
+            ReplayOptions(
+                path=path,
+                judge=None if judge.lower() == "none" else judge,
+                judge_spec=judge_spec,
+                included_in_paper=included_in_paper,
+                status=status,
+                limit=limit,
+                out=out,
+                resume=resume,
+                concurrency=concurrency,
+            ),
+            None if json_output else console,
+        )
+    except DebateInputError as exc:
+        fail(*exc.lines)
+    if json_output:
+        print(json.dumps(result, indent=2))
+    else:
+        print_replay(result, console)

@@ -1,0 +1,264 @@
+"""`debate bench`: judge-accuracy sweeps and debater tournaments, with a combined report.
+
+An experiment (`experiments/*.yaml`, or CLI flags) is a grid of protocols × judge models ×
+debater models × scenario sets × seeds. Each cell is an ordinary run directory under
+`OUT/cells/`, made by `debate.runner.execute_run`, so a cell resumes like `debate run
+--resume` and can be inspected with `debate report`. Protocols without speaking roles
+(direct-qa, oracle-qa) ignore the debater axis and run once per judge.
+
+An optional `tournament` (`debate.bench.tournament`) rates debater configurations against
+each other. The report lands in `OUT/report.md`, `OUT/bench.json` and `OUT/plots/*.png`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+from rich.console import Console
+
+from debate.bench.cells import Cell, RunSettings, has_records, run_cell, safe_name
+from debate.bench.tournament import Tournament, run_tournament
+from debate.core.loading import load_protocol, read_yaml
+from debate.errors import DebateInputError, pydantic_lines
+
+Labelled = dict[str, str]
+
+
+def _labelled(value: Any) -> Any:
+    """`[a, b]` or `{label: a}` → `{label: a}`; list entries label themselves."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return {safe_name(str(item)): str(item) for item in value}
+    return value
+
+
+class Experiment(RunSettings):
+    """An `EXPERIMENT.yaml`: the grid, its run options and an optional tournament."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "bench"
+    description: str = ""
+    out: str | None = None
+    protocols: list[str] = Field(default_factory=list)
+    judges: Labelled = Field(default_factory=lambda: {"scripted": "scripted"})
+    debaters: Labelled = Field(default_factory=lambda: {"scripted": "scripted"})
+    scenarios: Labelled = Field(default_factory=lambda: {"truthfulqa-sample": "truthfulqa-sample"})
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    bindings: dict[str, str] = Field(default_factory=dict)
+    tournament: Tournament | None = None
+
+    @field_validator("judges", "debaters", "scenarios", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        return _labelled(value)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+
+def load_experiment(path: Path) -> Experiment:
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise DebateInputError(*pydantic_lines(path, exc)) from exc
+
+
+def plan_cells(experiment: Experiment, out: Path) -> list[Cell]:
+    """Every cell of the grid, in a stable order; checks protocols and bindings first."""
+    if not experiment.protocols:
+        raise DebateInputError("experiment: protocols: list at least one protocol")
+    cells: list[Cell] = []
+    for protocol in experiment.protocols:
+        bundle = load_protocol(protocol)
+        roles = bundle.protocol.roles
+        speakers = [name for name, role in roles.items() if role.agent is not None]
+        debaters = experiment.debaters if speakers else {"-": ""}
+        for judge_label, judge in experiment.judges.items():
+            for debater_label, debater in debaters.items():
+                bindings = {
+                    name: judge if role.judge is not None else debater
+                    for name, role in roles.items()
+                }
+                for key, model in experiment.bindings.items():
+                    matched = [
+                        n for n in roles if n == key or n.startswith(key + "_")
+                    ]  # same prefix rule as --model
+                    if not matched:
+                        raise DebateInputError(
+                            f"experiment: bindings.{key}: matches no role of {protocol}"
+                        )
+                    bindings.update(dict.fromkeys(matched, model))
+                for scenario_label, source in experiment.scenarios.items():
+                    for seed in experiment.seeds:
+                        name = ".".join(
+                            [
+                                safe_name(bundle.protocol.name),
+                                f"judge={judge_label}",
+                                f"debaters={debater_label}",
+                                scenario_label,
+                                f"seed={seed}",
+                            ]
+                        )
+                        cells.append(
+                            Cell(
+                                protocol=protocol,
+                                judge=judge_label,
+                                debaters=debater_label,
+                                scenarios=scenario_label,
+                                seed=seed,
+                                bindings=bindings,
+                                source=source,
+                                dir=str(out / "cells" / name),
+                            )
+                        )
+    return cells
+
+
+def _record_count(directory: Path) -> int:
+    path = directory / "transcripts.jsonl"
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _cell_wall(directory: Path, measured: float | None) -> float:
+    """Wall seconds spent running the cell's units, summed over the invocations that ran some."""
+    marker = directory / "bench-cell.json"
+    previous = json.loads(marker.read_text("utf-8")).get("wall_s", 0.0) if marker.exists() else 0.0
+    total = float(previous) + (measured or 0.0)
+    marker.write_text(json.dumps({"wall_s": round(total, 3)}) + "\n", "utf-8")
+    return total
+
+
+# ---------------------------------------------------------------- the whole benchmark
+
+
+def run_bench(
+    experiment: Experiment,
+    out: Path,
+    *,
+    resume: bool = False,
+    report_only: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run every cell (and the tournament), then write bench.json, report.md and plots."""
+    from debate.analysis.plots import write_plots
+    from debate.bench.report import cell_metrics, markdown_report
+    from debate.core.store import load_run
+
+    console = console or Console()
+    cells = plan_cells(experiment, out)
+    if not report_only and not resume:
+        taken = [c.dir for c in cells if has_records(Path(c.dir))]
+        if taken or any((out / "tournament").glob("*/transcripts.jsonl")):
+            raise DebateInputError(
+                f"--out: {out}: already holds benchmark cells; pass --resume to continue "
+                "or choose another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.yaml").write_text(
+        yaml.safe_dump(experiment.model_dump(), sort_keys=False), "utf-8"
+    )
+    results: list[dict[str, Any]] = []
+    for number, cell in enumerate(cells, 1):
+        directory = Path(cell.dir)
+        measured = None
+        if not report_only:
+            console.print(
+                f"[{number}/{len(cells)}] {cell.protocol} · judge {cell.judge} · debaters "
+                f"{cell.debaters} · {cell.scenarios} · seed {cell.seed}",
+                highlight=False,
+                markup=False,
+            )
+            before = _record_count(directory)
+            measured = run_cell(cell, experiment, resume=resume, limit=experiment.limit)
+            if _record_count(directory) == before:
+                measured = None  # nothing left to run: keep the time of the runs that did
+        if not has_records(directory):
+            console.print(f"  no records in {directory}; left out", highlight=False)
+            continue
+        records, failures = load_run(directory)
+        wall = _cell_wall(directory, measured)
+        metrics = cell_metrics(records, resamples=experiment.resamples)
+        metrics["n_failed"] = len(failures)
+        if not report_only:
+            console.print(
+                f"  {len(records)} units, accuracy {metrics['accuracy']['value']}, {wall:.1f} s",
+                highlight=False,
+            )
+        results.append(
+            {**cell.model_dump(), "metrics": metrics, "wall_s": wall, "_records": records}
+        )
+    pooled = _pooled(results, experiment.resamples)
+    tournament = None
+    if experiment.tournament is not None:
+        console.print("tournament", highlight=False)
+        tournament = run_tournament(
+            experiment.tournament,
+            experiment,
+            out,
+            resume=resume,
+            run=not report_only,
+            console=console,
+        )
+    result = {
+        "name": experiment.name,
+        "description": experiment.description,
+        "cells": [{k: v for k, v in r.items() if k != "_records"} for r in results],
+        "pooled": pooled,
+        "tournament": tournament,
+    }
+    plots = write_plots(result, out / "plots")
+    relative = {title: str(Path(path).relative_to(out)) for title, path in plots.items()}
+    result["plots"] = relative
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    (out / "report.md").write_text(markdown_report(result, relative), "utf-8")
+    _print(result, console)
+    console.print(f"report: {out / 'report.md'}", highlight=False, markup=False)
+    return result
+
+
+def _pooled(results: list[dict[str, Any]], resamples: int) -> list[dict[str, Any]]:
+    """Metrics per protocol × judge over all its cells (questions clustered across cells)."""
+    from debate.bench.report import cell_metrics
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        tagged = [
+            {
+                **record,
+                "bench_cell": result["dir"],
+                "bench_cluster": f"{result['scenarios']}/{record['scenario_id']}",
+            }
+            for record in result["_records"]
+        ]
+        groups.setdefault((result["protocol"], result["judge"]), []).extend(tagged)
+    return [
+        {
+            "protocol": protocol,
+            "judge": judge,
+            "metrics": cell_metrics(records, resamples=resamples),
+        }
+        for (protocol, judge), records in groups.items()
+    ]
+
+
+def _print(result: dict[str, Any], console: Console) -> None:
+    from debate.bench.report import cells_table, pooled_table, ratings_table
+
+    console.print(pooled_table(result["pooled"], "protocol × judge: judge metrics (95% CI)"))
+    if len(result["cells"]) > len(result["pooled"]):
+        console.print(cells_table(result["cells"], "cells"))
+    if result.get("tournament"):
+        console.print(ratings_table(result["tournament"]["ratings"], "debater ratings (95% CI)"))

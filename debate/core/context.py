@@ -1,0 +1,386 @@
+"""The state of one running unit, and what each role sees of it.
+
+`UnitContext` is what step types act on: the scenario (in this unit's answer
+order), the bound roles, the messages so far, verdicts, free-form step state, and
+`speak`/`complete` helpers that render a role's view, call its model, account for
+usage and emit events. Views follow one rule: a role's own turns are assistant
+messages (each after the instruction it answered), everyone else's are user
+messages, hidden fields are removed, and judges see quotes marked as checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
+from debate.core.events import Event, TextDelta, TurnFinished, TurnStarted
+from debate.core.quotes import check_quotes, render_checks
+from debate.core.record import LABELS, Message, Verdict
+from debate.core.scenarios import Scenario
+from debate.core.templates import ENVIRONMENT, render, template_names
+from debate.errors import DebateInputError
+from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
+
+
+def derive_seed(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass
+class BoundRole:
+    """A protocol role with its declaration, display name and model."""
+
+    name: str
+    speaker: str
+    spec: AgentSpec | JudgeSpec
+    model: Model
+    params: dict[str, Any]
+
+    @property
+    def is_judge(self) -> bool:
+        return isinstance(self.spec, JudgeSpec)
+
+
+def display_name(role: str) -> str:
+    """`debater_a` -> `Debater A`."""
+    return " ".join(
+        part.upper() if len(part) == 1 else part.capitalize() for part in role.split("_")
+    )
+
+
+_TAG_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def extract_tagged(text: str, tag: str) -> str:
+    pattern = _TAG_CACHE.get(tag)
+    if pattern is None:
+        pattern = re.compile(rf"<{re.escape(tag)}>(.*?)(?:</{re.escape(tag)}>|$)", re.S | re.I)
+        _TAG_CACHE[tag] = pattern
+    found = pattern.search(text)
+    return found.group(1).strip() if found else text.strip()
+
+
+def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
+    if limit is None:
+        return text, False
+    words = text.split(" ")
+    if len(words) <= limit:
+        return text, False
+    return " ".join(words[:limit]), True
+
+
+@dataclass
+class UnitContext:
+    """Everything a step may read or change while a unit runs."""
+
+    unit_id: str
+    bundle: Bundle
+    scenario: Scenario
+    roles: dict[str, BoundRole]
+    seed: int
+    emit: Callable[[Event], None]
+    total_rounds: int
+    epoch: int = 0
+    variant: dict[str, Any] = field(default_factory=dict)
+    defends: dict[str, int | None] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    listening: bool = True  # emit turn events
+    streaming: bool = False  # and text deltas, asking models to stream
+    round: int = 0
+    stop_reason: str | None = None
+    calls: int = 0
+    _rng: random.Random | None = field(default=None, repr=False)
+    _judge_views: dict[int, str] = field(default_factory=dict)
+    _constants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _systems: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    _defends_cache: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _labels: list[str] | None = None
+    _shared_constants: dict[str, Any] | None = None
+    _histories: dict[str, tuple[int, list[ChatMessage]]] = field(default_factory=dict)
+
+    @property
+    def rng(self) -> random.Random:
+        """The unit's seeded random generator (made on first use)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    @property
+    def labels(self) -> list[str]:
+        if self._labels is None:
+            self._labels = list(LABELS[: len(self.scenario.answers)])
+        return self._labels
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason is not None
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    # ----- templates -------------------------------------------------------------------
+
+    def _unit_constants(self) -> dict[str, Any]:
+        """Template variables every role of the unit shares (computed once)."""
+        if self._shared_constants is None:
+            scenario = self.scenario
+            labels = self.labels
+            self._shared_constants = {
+                **ENVIRONMENT.globals,
+                "question": scenario.question,
+                "answers": scenario.answers,
+                "labels": labels,
+                "label_choices": " or ".join(labels),
+                "answer_list": "\n".join(
+                    [f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)]
+                ),
+                "story": scenario.story,
+                "fields": scenario.fields,
+                "total_rounds": self.total_rounds,
+                "variant": self.variant,
+                "speakers": {name: other.speaker for name, other in self.roles.items()},
+            }
+        return self._shared_constants
+
+    def _role_constants(self, role: str) -> dict[str, Any]:
+        """Template variables of one role that do not change while the unit runs."""
+        bound = self.roles[role]
+        constants: dict[str, Any] = {
+            **self._unit_constants(),
+            "params": {**self.bundle.protocol.params, **bound.params},
+            "role": role,
+            "name": bound.speaker,
+            "word_limit": self.word_limit(role),
+        }
+        for hidden_field, roles in self.bundle.protocol.hidden_from.items():
+            if role in roles:
+                if hidden_field.startswith("fields."):
+                    fields = constants["fields"] = dict(constants["fields"])
+                    fields.pop(hidden_field.removeprefix("fields."), None)
+                else:
+                    constants[hidden_field] = None
+        return constants
+
+    def template_variables(self, role: str) -> dict[str, Any]:
+        """Every template variable of the role, as one new dict."""
+        return {**self._constants_of(role), **self._changing_variables(role)}
+
+    def _constants_of(self, role: str) -> dict[str, Any]:
+        constants = self._constants.get(role)
+        if constants is None:
+            constants = self._constants[role] = self._role_constants(role)
+        return constants
+
+    def _changing_variables(self, role: str) -> dict[str, Any]:
+        """The variables that may change while the unit runs: the round, what the role
+        defends, and values steps set (hidden fields stay hidden)."""
+        changing = {"round": self.round, **self._defends_variables(role)}
+        if self.variables:
+            changing.update(self.variables)
+            for hidden_field, roles in self.bundle.protocol.hidden_from.items():
+                if role in roles and hidden_field in self.variables:
+                    changing[hidden_field] = None
+        return changing
+
+    def _defends_variables(self, role: str) -> dict[str, Any]:
+        defended = self.defends.get(role)
+        answers = self.scenario.answers
+        if defended is None or not answers:
+            return {}
+        cached = self._defends_cache.get(defended)
+        if cached is None:
+            cached = self._defends_cache[defended] = self._describe_defended(defended)
+        return cached
+
+    def _describe_defended(self, defended: int) -> dict[str, Any]:
+        answers = self.scenario.answers
+        labels = self.labels
+        others = [i for i in range(len(answers)) if i != defended]
+        return {
+            "my_answer": answers[defended],
+            "my_label": labels[defended],
+            "other_answers": [answers[i] for i in others],
+            "opponent_answer": answers[others[0]] if others else "",
+            "opponent_label": labels[others[0]] if others else "",
+        }
+
+    def system_prompt(self, role: str) -> str:
+        """The role's rendered system prompt; re-rendered only when its inputs change."""
+        source = self.roles[role].spec.system
+        used = template_names(source)
+        key = (
+            self.round if "round" in used else None,
+            self.defends.get(role),
+            repr(self.variables) if self.variables else "",
+        )
+        cached = self._systems.get(role)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = self.render(role, self.roles[role].spec.system)
+        self._systems[role] = (key, text)
+        return text
+
+    def word_limit(self, role: str) -> int | None:
+        return self.bundle.protocol.word_limit or getattr(self.roles[role].spec, "word_limit", None)
+
+    def render(self, role: str, source: str, extra: dict[str, Any] | None = None) -> str:
+        changing = self._changing_variables(role)
+        if extra:
+            changing.update(extra)
+        try:
+            return render(source, self._constants_of(role), overrides=changing)
+        except DebateInputError as exc:  # name the role only when there is an error
+            where = f"{self.bundle.source}: role '{role}' ({self.roles[role].spec.name})"
+            raise DebateInputError(f"{where}: {exc}") from exc.__cause__
+
+    # ----- views -----------------------------------------------------------------------
+
+    def visible(self, role: str) -> list[Message]:
+        return [m for m in self.messages if m.visible_to is None or role in m.visible_to]
+
+    def _shown_to_judge(self, message: Message) -> str:
+        shown = self._judge_views.get(message.index)
+        if shown is None:
+            shown = render_checks(message.text, message.quotes) if message.quotes else message.text
+            self._judge_views[message.index] = shown
+        return shown
+
+    def view(self, role: str, instruction: str, system: str | None = None) -> list[ChatMessage]:
+        """The chat a role's model sees: system, history, then this turn's instruction."""
+        history = self._history(role)
+        chat = [ChatMessage("system", system or self.system_prompt(role)), *history]
+        if instruction:
+            if history and history[-1].role == "user":
+                chat[-1] = ChatMessage("user", f"{history[-1].content}\n\n{instruction}")
+            else:
+                chat.append(ChatMessage("user", instruction))
+        return chat
+
+    def _history(self, role: str) -> list[ChatMessage]:
+        """The role's view of the messages so far, consecutive same-kind turns merged.
+
+        Messages are append-only, so each role's history is extended, not rebuilt."""
+        entry = self._histories.get(role)
+        if entry is None:
+            entry = self._histories[role] = (0, [])
+        consumed, merged = entry
+        if consumed == len(self.messages):
+            return merged
+        is_judge = self.roles[role].is_judge
+
+        def add(kind: Any, content: str) -> None:
+            if merged and merged[-1].role == kind:
+                merged[-1] = ChatMessage(kind, f"{merged[-1].content}\n\n{content}")
+            else:
+                merged.append(ChatMessage(kind, content))
+
+        for message in self.messages[consumed:]:
+            if message.visible_to is not None and role not in message.visible_to:
+                continue
+            if message.role == role:
+                asked = message.meta.get("instruction")
+                if asked:
+                    add("user", asked)
+                add("assistant", message.text)
+            else:
+                text = self._shown_to_judge(message) if is_judge else message.text
+                add("user", f"{message.speaker}: {text}")
+        self._histories[role] = (len(self.messages), merged)
+        return merged
+
+    # ----- calling models --------------------------------------------------------------
+
+    def next_seed(self) -> int:
+        """The seed of the unit's next model call (a cheap integer mix, stable across runs)."""
+        self.calls += 1
+        mixed = (self.seed * 0x9E3779B1 + self.calls * 0x85EBCA77) & 0xFFFFFFFF
+        return mixed ^ (mixed >> 15)
+
+    async def complete(
+        self,
+        role: str,
+        chat: list[ChatMessage],
+        config: GenerateConfig,
+        kind: str = "speech",
+        stream: bool = True,
+    ) -> Completion:
+        """Call a role's model, emitting turn events and counting usage."""
+        bound = self.roles[role]
+        on_delta = None
+        if self.listening:
+            self.emit(TurnStarted(self.unit_id, self.round, role, bound.speaker, kind))
+        if stream and self.streaming:
+            unit_id = self.unit_id
+
+            def on_delta(piece: str) -> None:
+                self.emit(TextDelta(unit_id, role, piece))
+
+        completion = await bound.model.generate(chat, config, on_delta)
+        counts = self.usage.setdefault(role, {"prompt_tokens": 0, "completion_tokens": 0})
+        counts["prompt_tokens"] += completion.usage.prompt_tokens
+        counts["completion_tokens"] += completion.usage.completion_tokens
+        return completion
+
+    def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:
+        return GenerateConfig(
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            seed=self.next_seed(),
+            epoch=self.epoch,
+        )
+
+    def add_message(
+        self,
+        role: str,
+        text: str,
+        kind: str = "speech",
+        visible_to: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
+        check_quotes_in_text: bool = True,
+        completion_tokens: int = 0,
+    ) -> Message:
+        bound = self.roles[role]
+        protocol = self.bundle.protocol
+        quotes = (
+            check_quotes(text, self.scenario.story, protocol.quotes, protocol.quote_threshold)
+            if check_quotes_in_text and "<quote>" in text.lower()
+            else []
+        )
+        message = Message(
+            index=len(self.messages),
+            round=self.round,
+            role=role,
+            speaker=bound.speaker,
+            kind=kind,
+            text=text,
+            visible_to=visible_to,
+            quotes=quotes,
+            meta=meta or {},
+        )
+        self.messages.append(message)
+        if self.listening:
+            self.emit(
+                TurnFinished(
+                    self.unit_id,
+                    self.round,
+                    role,
+                    bound.speaker,
+                    kind,
+                    text,
+                    tuple((q.text, q.verified) for q in quotes),
+                    completion_tokens,
+                )
+            )
+        return message

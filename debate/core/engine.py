@@ -1,0 +1,385 @@
+"""The async runner: scenarios × protocol (× swap × variants × repeats) as units.
+
+The engine plans units, binds models to roles, runs each unit's steps under a
+concurrency limit, emits events, and hands finished records to the run store.
+It is seeded: a unit's seed derives from the run seed and the unit id, and every
+model call within a unit gets the next seed of that unit, so a rerun with a
+deterministic model reproduces every transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from debate.core.context import BoundRole, UnitContext, derive_seed, display_name
+from debate.core.declarations import Bundle
+from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished, UnitStarted
+from debate.core.scenarios import Scenario
+from debate.core.steps import count_rounds, run_steps
+from debate.core.store import RunStore
+from debate.errors import DebateInputError
+from debate.models import Model, create_model
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """One unit of work: a scenario in a given answer order, variant and repeat."""
+
+    id: str
+    scenario: Scenario
+    swap: bool
+    variant: dict[str, str]
+    repeat: int
+    seed: int
+    defends: dict[str, int | None]
+
+
+def plan_units(
+    bundle: Bundle,
+    scenarios: Sequence[Scenario],
+    *,
+    seed: int = 0,
+    swap: bool | None = None,
+    repeats: int = 1,
+    variants: dict[str, list[str]] | None = None,
+) -> list[UnitPlan]:
+    """Every unit of a run, in a stable order."""
+    protocol = bundle.protocol
+    use_swap = protocol.swap if swap is None else swap
+    chosen_variants = {**protocol.variants, **(variants or {})}
+    keys = sorted(chosen_variants)
+    combos = [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(chosen_variants[k] for k in keys))
+    ]
+    lucky = _balanced_halves(seed, [s.id for s in scenarios])
+    plans: list[UnitPlan] = []
+    for scenario in scenarios:
+        for variant in combos or [{}]:
+            for repeat in range(repeats):
+                for swapped in (False, True) if use_swap else (False,):
+                    shown = scenario.swapped() if swapped else scenario
+                    parts = [protocol.name, scenario.id]
+                    parts += [f"{key}={value}" for key, value in variant.items()]
+                    parts.append("swap" if swapped else "orig")
+                    if repeats > 1:
+                        parts.append(f"rep{repeat}")
+                    unit_id = "/".join(parts)
+                    plans.append(
+                        UnitPlan(
+                            id=unit_id,
+                            scenario=shown,
+                            swap=swapped,
+                            variant=variant,
+                            repeat=repeat,
+                            seed=derive_seed(seed, unit_id),
+                            defends=_static_defends(
+                                bundle, shown, scenario.id in lucky, unit_id, seed
+                            ),
+                        )
+                    )
+    return plans
+
+
+def _balanced_halves(seed: int, ids: list[str]) -> set[str]:
+    """A seeded half of the scenario ids (those assigned the correct answer under `random`)."""
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    return set(shuffled[: (len(shuffled) + 1) // 2])
+
+
+def _static_defends(
+    bundle: Bundle, scenario: Scenario, lucky: bool, unit_id: str, seed: int
+) -> dict[str, int | None]:
+    defends: dict[str, int | None] = {}
+    count = len(scenario.answers)
+    for name, role in bundle.protocol.roles.items():
+        if isinstance(role.defends, int):
+            if count and role.defends >= count:
+                raise DebateInputError(
+                    f"{bundle.source}: roles.{name}.defends: answer {role.defends} but scenario "
+                    f"'{scenario.id}' has {count} answers"
+                )
+            defends[name] = role.defends if count else None
+        elif role.defends == "random" and count:
+            correct = scenario.correct_index
+            if correct is None:
+                defends[name] = random.Random(derive_seed(seed, unit_id, name)).randrange(count)
+            else:
+                wrong = [i for i in range(count) if i != correct]
+                defends[name] = correct if lucky else wrong[0]
+        else:
+            defends[name] = None
+    return defends
+
+
+class ModelBindings:
+    """Which model each role uses, from `--model [KEY=]MODEL` bindings.
+
+    A key matches a role by its exact name, by the agent or judge it uses, or as a
+    prefix (`debater` matches `debater_a`). More specific matches win. Models are
+    created once per (model string, base URL) and shared between roles.
+    """
+
+    def __init__(
+        self,
+        bindings: dict[str, str],
+        *,
+        default: str = "local",
+        base_urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+        wrap: Callable[[Model], Model] | None = None,
+    ) -> None:
+        self.bindings = dict(bindings)
+        self.default = self.bindings.pop("", default)
+        self.base_urls = dict(base_urls or {})
+        self.options = dict(options or {})
+        self.wrap = wrap
+        self._models: dict[tuple[str, str | None], Model] = {}
+
+    def _lookup(self, table: dict[str, str], role: str, declared: str) -> str | None:
+        for key in (role, declared):
+            if key in table:
+                return table[key]
+        prefixes = [key for key in table if key and role.startswith(key + "_")]
+        if prefixes:
+            return table[max(prefixes, key=len)]
+        return None
+
+    def model_string(self, role: str, declared: str) -> str:
+        return self._lookup(self.bindings, role, declared) or self.default
+
+    def model_for(self, role: str, declared: str) -> Model:
+        name = self.model_string(role, declared)
+        base_url = self._lookup(self.base_urls, role, declared) or self.base_urls.get("")
+        key = (name, base_url)
+        if key not in self._models:
+            options = dict(self.options)
+            if base_url:
+                options["base_url"] = base_url
+            model = create_model(name, **options)
+            self._models[key] = self.wrap(model) if self.wrap else model
+        return self._models[key]
+
+    def check(self, bundle: Bundle) -> None:
+        """Fail early (one line) on a binding key that matches no role."""
+        for key in [*self.bindings, *self.base_urls]:
+            if not key:
+                continue
+            matched = any(
+                key == role or key in (spec.agent, spec.judge) or role.startswith(key + "_")
+                for role, spec in bundle.protocol.roles.items()
+            )
+            if not matched:
+                roles = ", ".join(bundle.protocol.roles)
+                raise DebateInputError(
+                    f"--model: '{key}' matches no role of this protocol ({roles})"
+                )
+
+    @property
+    def models(self) -> list[Model]:
+        return list(self._models.values())
+
+    async def aclose(self) -> None:
+        for model in self._models.values():
+            await model.aclose()
+
+
+@contextlib.contextmanager
+def fewer_young_collections(threshold: int = 100_000) -> Iterator[None]:
+    """Raise the cyclic GC's young-generation threshold while units run.
+
+    A turn allocates a few hundred short-lived containers (dicts, coroutines, chat
+    messages); at Python's default threshold (700) the collector runs every couple of
+    turns and, with records accumulating, costs a tenth or more of the engine's time.
+    Reference counting still frees almost everything at once; cycles wait a little
+    longer. The previous thresholds are restored afterwards.
+    """
+    before = gc.get_threshold()
+    if before[0] == 0 or before[0] >= threshold:  # disabled, or already raised by the user
+        yield
+        return
+    gc.set_threshold(threshold, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+@dataclass
+class Engine:
+    """Runs units of one protocol; emits events; writes records to an optional store."""
+
+    bundle: Bundle
+    bindings: ModelBindings
+    store: RunStore | None = None
+    concurrency: int = 32
+    subscribers: list[Subscriber] = field(default_factory=list)
+    # emit TextDelta events as text arrives: model calls then stream, which only the
+    # live view needs (a server streams more slowly than it answers a plain request)
+    stream_text: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    _roles: dict[str, BoundRole] | None = field(default=None, repr=False)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)
+
+    def bind_roles(self) -> dict[str, BoundRole]:
+        roles: dict[str, BoundRole] = {}
+        for name, declared in self.bundle.protocol.roles.items():
+            spec = self.bundle.role_spec(name)
+            model = self.bindings.model_for(name, spec.name)
+            roles[name] = BoundRole(
+                name=name,
+                speaker=declared.name or display_name(name),
+                spec=spec,
+                model=model,
+                params=declared.params,
+            )
+        return roles
+
+    async def run(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
+        """Run every plan not already in the store; returns the records made now."""
+        roles = self.bind_roles()
+        total_rounds = count_rounds(self.bundle.steps)
+        done = self.store.done if self.store is not None else set()
+
+        async def worker() -> None:
+            for plan in pending:
+                await self.run_unit(plan, roles, total_rounds)
+
+        todo = [plan for plan in plans if plan.id not in done]
+        pending = iter(todo)
+        width = max(1, min(self.concurrency, len(todo)))
+        workers = [asyncio.create_task(worker()) for _ in range(width)]
+        try:
+            with fewer_young_collections():
+                await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        return self.records
+
+    async def run_unit(
+        self, plan: UnitPlan, roles: dict[str, BoundRole], total_rounds: int
+    ) -> None:
+        """Execute one unit and hand its outcome to the store, the lists and subscribers."""
+        ok, outcome = await self.execute_unit(plan, roles, total_rounds)
+        self.accept(ok, outcome)
+
+    def accept(self, ok: bool, outcome: dict[str, Any]) -> None:
+        """Take a finished unit's record (ok) or failure, wherever it ran."""
+        if ok:
+            if self.store is not None:
+                self.store.append(outcome)
+            self.records.append(outcome)
+            self.emit(UnitFinished(outcome["id"], outcome))
+        else:
+            self.failures.append(outcome)
+            if self.store is not None:
+                self.store.append_failure(outcome)
+            self.emit(UnitFailed(outcome["id"], outcome["error"]))
+
+    async def run_one(self, plan: UnitPlan) -> tuple[bool, dict[str, Any]]:
+        """Execute one unit without storing it: (True, record) or (False, failure)."""
+        if self._roles is None:
+            self._roles = self.bind_roles()
+        return await self.execute_unit(plan, self._roles, count_rounds(self.bundle.steps))
+
+    async def execute_unit(
+        self, plan: UnitPlan, roles: dict[str, BoundRole], total_rounds: int
+    ) -> tuple[bool, dict[str, Any]]:
+        scenario = plan.scenario
+        ctx = UnitContext(
+            unit_id=plan.id,
+            bundle=self.bundle,
+            scenario=scenario,
+            roles=roles,
+            seed=plan.seed,
+            emit=self.emit,
+            listening=bool(self.subscribers),
+            streaming=self.stream_text and bool(self.subscribers),
+            total_rounds=total_rounds,
+            epoch=plan.repeat,
+            variant=plan.variant,
+            defends=dict(plan.defends),
+        )
+        self.emit(
+            UnitStarted(
+                plan.id,
+                self.bundle.protocol.name,
+                scenario.question,
+                tuple(scenario.answers),
+                tuple(roles),
+                total_rounds,
+            )
+        )
+        started = time.perf_counter()
+        try:
+            await run_steps(self.bundle.steps, ctx)
+            verdict_role = self.bundle.protocol.verdict
+            if verdict_role is not None:
+                from debate.core.judges import elicit_verdict
+
+                await elicit_verdict(ctx, verdict_role, final=True)
+        except DebateInputError:
+            raise
+        except Exception as exc:  # a unit that fails is recorded, never dropped
+            return False, {
+                "id": plan.id,
+                "scenario_id": scenario.id,
+                "error": f"{type(exc).__name__}: {exc}",
+                "rounds_done": ctx.round,
+                "time": time.time(),
+            }
+        return True, build_record(plan, ctx, time.perf_counter() - started)
+
+
+def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, Any]:
+    scenario = plan.scenario
+    final_at = next(
+        (i for i in range(len(ctx.verdicts) - 1, -1, -1) if ctx.verdicts[i].final), None
+    )
+    final = ctx.verdicts[final_at] if final_at is not None else None
+    verdicts = [v.model_dump() for v in ctx.verdicts]
+    correct: bool | None = None
+    if final is not None and scenario.correct_index is not None:
+        # the judge's top choice, so it also holds for more than two answers; ties count wrong
+        correct = bool(final.valid and final.chosen == scenario.correct_index)
+    if final is None and isinstance(ctx.state.get("final_answer"), dict):
+        # answer-improving protocols (vote, settle) decide without a judge verdict
+        correct = bool(ctx.state["final_answer"].get("correct"))
+    return {
+        "id": plan.id,
+        "protocol": ctx.bundle.protocol.name,
+        "scenario_id": scenario.id,
+        "source": scenario.source,
+        "swap": plan.swap,
+        "variant": plan.variant,
+        "repeat": plan.repeat,
+        "seed": plan.seed,
+        "question": scenario.question,
+        "answers": scenario.answers,
+        "correct_index": scenario.correct_index,
+        "defends": ctx.defends,
+        "messages": [m.to_record() for m in ctx.messages],
+        "verdicts": verdicts,
+        "final_verdict": dict(verdicts[final_at]) if final_at is not None else None,
+        "correct": correct,
+        "stop_reason": ctx.stop_reason or "completed",
+        "rounds": ctx.round,
+        "state": ctx.state,
+        "models": {name: bound.model.name for name, bound in ctx.roles.items()},
+        "usage": ctx.usage,
+        "timing": {"wall_s": round(wall_s, 4)},
+    }

@@ -1,0 +1,172 @@
+"""The append-only run store: where a run's records live on disk, and reading them back.
+
+A `RunStore` is one directory: `spec.yaml` (what ran), `transcripts.jsonl` (one
+record per finished unit), `failures.jsonl` (units given up, with the reason) and
+`summary.json`. Each record is flushed to the operating system as it is written, so a
+crash or a kill loses at most the units in flight; a torn last line is cut off on
+reopen. A background thread fsyncs after every write (group commit: one fsync covers
+all records written before it began), so a power loss can lose only records written
+in the last fsync's time, and the event loop never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from debate.errors import DebateInputError
+
+TRANSCRIPTS = "transcripts.jsonl"
+FAILURES = "failures.jsonl"
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut off a last line that a crash left half written."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        handle.truncate(cut)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file, skipping a torn final line."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                return
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DebateInputError(
+                    f"{path}: line {number}: not valid JSON ({exc.msg})"
+                ) from exc
+
+
+class RunStore:
+    """The run directory: single writer, append-only, resumable by unit id."""
+
+    def __init__(self, directory: Path, *, resume: bool = False) -> None:
+        self.directory = directory
+        self.transcripts_path = directory / TRANSCRIPTS
+        self.failures_path = directory / FAILURES
+        if directory.exists() and not directory.is_dir():
+            raise DebateInputError(f"--out: {directory}: exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        has_records = self.transcripts_path.exists() and self.transcripts_path.stat().st_size > 0
+        if has_records and not resume:
+            raise DebateInputError(
+                f"--out: {directory}: already holds a run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        _repair_tail(self.transcripts_path)
+        _repair_tail(self.failures_path)
+        self.done: set[str] = {record["id"] for record in read_jsonl(self.transcripts_path)}
+        self._handle = self.transcripts_path.open("a", encoding="utf-8")
+        self._failures = self.failures_path.open("a", encoding="utf-8")
+        self._sync = GroupSync(self._handle, self._failures)
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        path = self.directory / "spec.yaml"
+        temporary = path.with_suffix(".yaml.tmp")
+        temporary.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), "utf-8")
+        os.replace(temporary, path)
+
+    def _append(self, handle: Any, record: dict[str, Any]) -> None:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        self._sync.request()
+
+    def append(self, record: dict[str, Any]) -> None:
+        if record["id"] in self.done:
+            return
+        self._append(self._handle, record)
+        self.done.add(record["id"])
+
+    def append_failure(self, record: dict[str, Any]) -> None:
+        self._append(self._failures, record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.transcripts_path))
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Failures of units that have not since finished."""
+        latest = {record["id"]: record for record in read_jsonl(self.failures_path)}
+        return [record for unit, record in latest.items() if unit not in self.done]
+
+    def close(self) -> None:
+        self._sync.close()
+        self._handle.close()
+        self._failures.close()
+
+
+class GroupSync:
+    """fsyncs a few open files on a background thread whenever asked, coalescing asks.
+
+    The writer has already flushed to the OS (which alone survives a killed process);
+    this adds durability against power loss without the writer waiting on the disk,
+    which took about half a millisecond per record on the event loop. An fsync error
+    is raised to the writer on its next ask, or at `close`, which syncs once more.
+    """
+
+    def __init__(self, *handles: Any) -> None:
+        self._handles = handles
+        self._asked = threading.Event()
+        self._closing = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._serve, name="run-store-fsync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        if self._error is not None:
+            raise self._error
+        # already asked: the syncer clears the ask before it syncs, so the sync it has yet
+        # to start covers what was written before this call (and `set` takes a lock)
+        if not self._asked.is_set():
+            self._asked.set()
+
+    def _serve(self) -> None:
+        while True:
+            self._asked.wait()
+            if self._closing:
+                return
+            self._asked.clear()
+            try:
+                self._sync_all()
+            except OSError as exc:
+                self._error = exc
+                return
+
+    def _sync_all(self) -> None:
+        for handle in self._handles:
+            os.fsync(handle.fileno())
+
+    def close(self) -> None:
+        self._closing = True
+        self._asked.set()
+        self._thread.join()
+        self._sync_all()
+        if self._error is not None:
+            raise self._error
+
+
+def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Records and outstanding failures of a run directory, for reports."""
+    path = directory / TRANSCRIPTS
+    if not path.exists():
+        raise DebateInputError(f"{directory}: no {TRANSCRIPTS} (not a run directory?)")
+    records = list(read_jsonl(path))
+    done = {record["id"] for record in records}
+    latest = {record["id"]: record for record in read_jsonl(directory / FAILURES)}
+    return records, [record for unit, record in latest.items() if unit not in done]

@@ -1,0 +1,169 @@
+"""TRL reward functions built on `DebateRewarder`.
+
+`DebateReward` (sync) and `AsyncDebateReward` follow TRL's reward-function signature:
+`prompts`, `completions` (standard or conversational) and the dataset columns as
+`**kwargs`; each returns one float per completion and logs the debate win rate and the
+invalid-verdict rate through TRL's `log_metric` when given. `correctness_reward` is the
+environment reward alone. All three are importable from `debate.rewards`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from debate.analysis.answers import correctness
+from debate.rl.reward import (
+    DebateRewarder,
+    EnvReward,
+    RewardBatch,
+    RewardItem,
+    RewardSettings,
+)
+
+
+def _text(value: Any) -> str:
+    """Text of a TRL prompt or completion: a string, or chat messages (the last one's)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        content = value.get("content", "")
+        if isinstance(content, list):
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return str(content)
+    if isinstance(value, list) and value:
+        return _text(value[-1])
+    return ""
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+class _TrlReward:
+    """Shared parts of the TRL reward functions: dataset columns in, metrics out.
+
+    Columns read from TRL's `**kwargs` (one value per completion): `question` (else the
+    prompt's text), `alternative`, `gold` (or `correct_answers`), `incorrect` (or
+    `incorrect_answers`), `story`.
+    """
+
+    __name__ = "debate_reward"
+
+    def __init__(
+        self,
+        settings: RewardSettings | None = None,
+        *,
+        rewarder: DebateRewarder | None = None,
+        env_reward: EnvReward | None = None,
+        model_options: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        settings = (settings or RewardSettings()).model_copy(update=overrides)
+        self.rewarder = rewarder or DebateRewarder(
+            settings, env_reward=env_reward, model_options=model_options
+        )
+        self.last: RewardBatch | None = None
+
+    @staticmethod
+    def items(
+        prompts: Sequence[Any], completions: Sequence[Any], columns: dict[str, Any]
+    ) -> list[RewardItem]:
+        def column(*names: str) -> list[Any]:
+            for name in names:
+                if columns.get(name) is not None:
+                    return list(columns[name])
+            return [None] * len(completions)
+
+        rows = zip(
+            prompts,
+            completions,
+            column("question"),
+            column("alternative"),
+            column("gold", "correct_answers"),
+            column("incorrect", "incorrect_answers"),
+            column("story"),
+            strict=True,
+        )
+        return [
+            RewardItem(
+                question=question or _text(prompt),
+                answer=_text(completion).strip(),
+                alternative=alternative,
+                gold=_strings(gold),
+                incorrect=_strings(incorrect),
+                story=story or None,
+            )
+            for prompt, completion, question, alternative, gold, incorrect, story in rows
+        ]
+
+    def report(self, batch: RewardBatch, columns: dict[str, Any]) -> list[float]:
+        self.last = batch
+        log_metric = columns.get("log_metric")
+        if callable(log_metric):
+            for name, value in batch.metrics().items():
+                log_metric(name, value)
+        log_extra = columns.get("log_extra")
+        if callable(log_extra):
+            log_extra("r_debate", [r.r_debate for r in batch.results])
+            log_extra("r_env", [r.r_env for r in batch.results])
+        return batch.rewards
+
+
+class AsyncDebateReward(_TrlReward):
+    """`GRPOTrainer(reward_funcs=[AsyncDebateReward(...)])`; TRL awaits it on its own loop."""
+
+    async def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float]:
+        batch = await self.rewarder.score(self.items(prompts, completions, columns))
+        return self.report(batch, columns)
+
+
+class DebateReward(_TrlReward):
+    """`GRPOTrainer(reward_funcs=[DebateReward(...)])`: a plain (synchronous) reward function.
+
+    Its debates run on one background event loop kept for the object's lifetime, so the
+    models' micro-batchers persist across batches; it also works inside a running loop.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            import threading
+
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="debate-reward", daemon=True).start()
+            self._loop = loop
+        return self._loop
+
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float]:
+        items = self.items(prompts, completions, columns)
+        future = asyncio.run_coroutine_threadsafe(
+            self.rewarder.score(items), self._background_loop()
+        )
+        return self.report(future.result(), columns)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.rewarder.aclose(), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+
+
+def correctness_reward(
+    prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+) -> list[float]:
+    """A TRL environment reward: `correctness` of each completion against its gold column."""
+    items = _TrlReward.items(prompts, completions, columns)
+    return [correctness(item.answer, item.gold, item.incorrect) for item in items]
