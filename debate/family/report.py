@@ -47,8 +47,8 @@ STATUSES = ("ok", "tie", "missing", "invalid")
 
 
 def read_answer(text: str | None, require_line: bool = False) -> str | None:
-    """The short answer a turn gives (`debate.analysis.answers.extract_answer`): the last `Answer: ...`
-    line, else the first sentence, so that weak models that skip the format are still
+    """The short answer a turn gives (`debate.analysis.answers.extract_answer`): the last
+    `Answer: ...` line, else the first sentence, so that weak models that skip the format are still
     graded against the gold lists. `B: some text`, `(B)` and `Answer: The answer is B`
     become `B`. None for an empty reply or an empty `Answer:` line (a missing answer), and
     with `require_line` for a reply without an `Answer:` line (a judge asked for one)."""
