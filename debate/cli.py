@@ -97,6 +97,12 @@ def run(
         int | None, typer.Option(help="Ray worker actors (default: one per CPU or GPU).")
     ] = None,
     gpus_per_worker: Annotated[float, typer.Option(help="GPUs reserved by each Ray worker.")] = 0.0,
+    annotator: Annotated[
+        str | None, typer.Option(help="Name of the person judging (with --model ROLE=human).")
+    ] = None,
+    human_port: Annotated[
+        int, typer.Option(help="Port of the human-judge page on 127.0.0.1 (0: any free one).")
+    ] = 8321,
 ) -> None:
     """Run a protocol over scenarios and write a run directory."""
     from debate.runner import RunOptions, execute_run
@@ -135,6 +141,8 @@ def run(
             ray_address=ray_address,
             workers=workers,
             gpus_per_worker=gpus_per_worker,
+            annotator=annotator,
+            human_port=human_port,
         )
         if executor not in ("local", "ray"):
             raise DebateInputError(f"--executor: unknown executor '{executor}' (local or ray)")

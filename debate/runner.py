@@ -39,6 +39,7 @@ from debate.core.scenarios import load_scenarios
 from debate.core.store import RunStore
 from debate.errors import DebateInputError
 from debate.models import Model
+from debate.models.human import check_annotator, unit_order
 
 
 @dataclass
@@ -66,6 +67,8 @@ class RunOptions:
     ray_address: str | None = None
     workers: int | None = None
     gpus_per_worker: float = 0.0
+    annotator: str | None = None
+    human_port: int = 8321
 
 
 def _versions() -> dict[str, str]:
@@ -205,6 +208,32 @@ def run_with_ray(
     )
 
 
+def _named_annotator(bindings: dict[str, str], annotator: str | None) -> dict[str, str]:
+    """`human` bound with `--annotator NAME` becomes `human/NAME` (so the spec names them)."""
+    if annotator is None:
+        return bindings
+    check_annotator(annotator)
+    return {
+        key: f"human/{annotator}" if value == "human" else value for key, value in bindings.items()
+    }
+
+
+def _human_options(options: RunOptions) -> dict[str, Any]:
+    return {
+        "port": options.human_port,
+        "journal_dir": str(options.out),
+        "resume": options.resume,
+        "seed": options.seed,
+    }
+
+
+def _asks_person(bindings: ModelBindings, bundle: Bundle) -> bool:
+    return any(
+        bindings.model_string(role, bundle.role_spec(role).name).partition("/")[0] == "human"
+        for role in bundle.protocol.roles
+    )
+
+
 def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
     """Run a protocol as `debate run` does and return the summary."""
     bundle = load_protocol(options.protocol)
@@ -214,11 +243,12 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         model_options["max_connections"] = options.max_connections
     wrap, cached_models = _cache_wrapper(options)
     bindings = ModelBindings(
-        options.bindings,
+        _named_annotator(options.bindings, options.annotator),
         default=options.default_model,
         base_urls=options.base_urls,
         options=model_options,
         wrap=wrap,
+        backend_options={"human": _human_options(options)},
     )
     bindings.check(bundle)
     plans = plan_units(
@@ -229,6 +259,11 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         repeats=options.repeats,
         variants=options.variants,
     )
+    if _asks_person(bindings, bundle):
+        if options.executor == "ray":
+            raise DebateInputError("--executor ray: a human judge answers in this process only")
+        # a person sees the units in a seeded random order, not the data's order
+        plans.sort(key=lambda plan: unit_order(options.seed, plan.id))
     store = RunStore(options.out, resume=options.resume)
     store.write_spec(
         {

@@ -26,7 +26,7 @@ from debate.core.scenarios import Scenario
 from debate.core.steps import count_rounds, run_steps
 from debate.core.store import RunStore
 from debate.errors import DebateInputError
-from debate.models import Model, create_model
+from debate.models import Model, create_model, request_tag
 
 
 @dataclass(frozen=True)
@@ -137,12 +137,15 @@ class ModelBindings:
         base_urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
         wrap: Callable[[Model], Model] | None = None,
+        backend_options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.bindings = dict(bindings)
         self.default = self.bindings.pop("", default)
         self.base_urls = dict(base_urls or {})
         self.options = dict(options or {})
         self.wrap = wrap
+        # options only one backend takes, by model-string prefix (e.g. the human page's port)
+        self.backend_options = dict(backend_options or {})
         self._models: dict[tuple[str, str | None], Model] = {}
 
     def _lookup(self, table: dict[str, str], role: str, declared: str) -> str | None:
@@ -162,11 +165,13 @@ class ModelBindings:
         base_url = self._lookup(self.base_urls, role, declared) or self.base_urls.get("")
         key = (name, base_url)
         if key not in self._models:
-            options = dict(self.options)
+            options = {**self.options, **self.backend_options.get(name.partition("/")[0], {})}
             if base_url:
                 options["base_url"] = base_url
             model = create_model(name, **options)
-            self._models[key] = self.wrap(model) if self.wrap else model
+            # a person's answers are never served from the call cache
+            cacheable = self.wrap and not getattr(model, "answers_choices", False)
+            self._models[key] = self.wrap(model) if cacheable and self.wrap else model
         return self._models[key]
 
     def check(self, bundle: Bundle) -> None:
@@ -325,6 +330,7 @@ class Engine:
             )
         )
         started = time.perf_counter()
+        request_tag.set(plan.id)  # lets a backend that asks a person group requests by unit
         try:
             await run_steps(self.bundle.steps, ctx)
             verdict_role = self.bundle.protocol.verdict
@@ -351,7 +357,7 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
         (i for i in range(len(ctx.verdicts) - 1, -1, -1) if ctx.verdicts[i].final), None
     )
     final = ctx.verdicts[final_at] if final_at is not None else None
-    verdicts = [v.model_dump() for v in ctx.verdicts]
+    verdicts = [v.to_record() for v in ctx.verdicts]
     correct: bool | None = None
     if final is not None and scenario.correct_index is not None:
         # the judge's top choice, so it also holds for more than two answers; ties count wrong

@@ -85,11 +85,13 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
     instruction = ctx.render(role, spec.instruction)
     chat = ctx.view(role, instruction)
     use_logprobs = spec.method == "logprobs"
+    # a backend answered by a person is always given the labels, whatever the method
+    asks_person = getattr(bound.model, "answers_choices", False)
     config = GenerateConfig(
         max_tokens=spec.max_tokens,
         temperature=spec.temperature,
         seed=ctx.next_seed(),
-        choices=tuple(labels) if use_logprobs else None,
+        choices=tuple(labels) if use_logprobs or asks_person else None,
         epoch=ctx.epoch,
     )
     raws: list[str] = []
@@ -98,7 +100,12 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
         raws.append(completion.text)
         probs = None
         method = "parse"
-        if use_logprobs and completion.choice_logprobs:
+        if completion.choice_probs:
+            given = [completion.choice_probs.get(label, 0.0) for label in labels]
+            total = sum(given)
+            probs = [p / total for p in given] if total > 0 else None
+            method = "human"
+        elif use_logprobs and completion.choice_logprobs:
             probs = probabilities_from_logprobs(completion.choice_logprobs, labels)
             method = "logprobs"
         if probs is None:
@@ -117,6 +124,7 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
                 raw=completion.text,
                 attempts=attempt,
                 final=final,
+                meta=completion.meta,
             )
             break
         chat = [

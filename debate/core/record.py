@@ -64,10 +64,16 @@ class Verdict(BaseModel):
     probs: list[float] | None
     chosen: int | None
     valid: bool
-    method: Literal["logprobs", "parse", "none"]
+    method: Literal["logprobs", "parse", "human", "none"]
     raw: str
     attempts: int = 1
     final: bool = True
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """How the verdict was given, when the backend says (a person: annotator, seconds,
+    reason); left out of the record when empty."""
+
+    def to_record(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"meta"} if not self.meta else None)
 
 
 class UnitRecord(BaseModel):

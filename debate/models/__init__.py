@@ -6,6 +6,7 @@
 | `local` | the embedded SmolLM2-135M-Instruct (`local.py`, needs the `local` extra) |
 | `hf/<path>` | any transformers checkpoint on disk (`local.py`) |
 | `openai/<model>` | any OpenAI-compatible server (`openai.py`) |
+| `human`, `human/<annotator>` | a person, through a page on 127.0.0.1 (`human.py`) |
 
 Backends are imported lazily, so `import debate` never imports torch.
 """
@@ -24,6 +25,7 @@ from debate.models.base import (
     Model,
     ModelError,
     Usage,
+    request_tag,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "ModelError",
     "Usage",
     "create_model",
+    "request_tag",
     "register_backend",
 ]
 
@@ -44,6 +47,7 @@ _BACKENDS: dict[str, str] = {
     "local": "debate.models.local:create",
     "hf": "debate.models.local:create",
     "openai": "debate.models.openai:create",
+    "human": "debate.models.human:create",
 }
 
 

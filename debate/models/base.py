@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(slots=True)
@@ -65,6 +66,11 @@ class Completion:
     choice_logprobs: dict[str, float] | None = None
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
+    choice_probs: dict[str, float] | None = None
+    """Probabilities given directly per choice label rather than read from tokens: a
+    person's answer (the `human` backend). Verdicts read them as method `human`."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Facts about how the answer was made (a person's name, seconds taken, reason)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -86,12 +92,22 @@ class Completion:
                     int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
                 ),
                 cached=bool(raw.get("cached", False)),
+                choice_probs=(
+                    {str(k): float(v) for k, v in raw["choice_probs"].items()}
+                    if raw.get("choice_probs")
+                    else None
+                ),
+                meta=dict(raw.get("meta") or {}),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a stored completion: {exc}") from None
 
 
 DeltaCallback = Callable[[str], None]
+
+request_tag: ContextVar[str | None] = ContextVar("request_tag", default=None)
+"""Which conversation the current task's requests belong to (the engine sets the unit
+id). Backends may ignore it; one that asks a person groups and orders requests by it."""
 
 
 class ModelError(RuntimeError):
