@@ -109,3 +109,42 @@ def test_a_call_that_fails_at_once_closes_the_unstarted_ones() -> None:
     with pytest.raises(KeyError):
         asyncio.run(main())
     assert inspect.getcoroutinestate(later) == inspect.CORO_CLOSED
+
+
+def test_a_timeout_inside_a_call_fails_that_call_not_the_caller() -> None:
+    """`asyncio.timeout` (and aiohttp's timeouts) cancel the task that entered them; the
+    call started in the caller's task must still see its own TimeoutError."""
+
+    async def slow(name: str) -> str:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(30)
+        return name
+
+    async def main() -> str:
+        try:
+            await run_together([slow("a"), slow("b")])
+        except TimeoutError:
+            return "timeout"
+        return "finished"
+
+    assert asyncio.run(main()) == "timeout"
+
+
+def test_a_timeout_in_a_later_call_is_its_own_timeout() -> None:
+    async def quick() -> str:
+        await asyncio.sleep(0.05)
+        return "quick"
+
+    async def slow() -> str:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(30)
+        return "slow"
+
+    async def main() -> str:
+        try:
+            await run_together([quick(), slow()])
+        except TimeoutError:
+            return "timeout"
+        return "finished"
+
+    assert asyncio.run(main()) == "timeout"

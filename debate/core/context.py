@@ -19,9 +19,10 @@ from typing import Any
 
 from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
 from debate.core.events import Event, TextDelta, TurnFinished, TurnStarted
-from debate.core.quotes import check_quotes, render_checks
+from debate.core.quotes import check_quotes, shown_to_judge
 from debate.core.record import LABELS, Message, Verdict
 from debate.core.scenarios import Scenario
+from debate.core.speeches import normalise_speech, quote_turn_lines, speaker_pattern
 from debate.core.templates import ENVIRONMENT, render, template_names
 from debate.errors import DebateInputError
 from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
@@ -107,6 +108,10 @@ class UnitContext:
     _labels: list[str] | None = None
     _shared_constants: dict[str, Any] | None = None
     _histories: dict[str, tuple[int, list[ChatMessage]]] = field(default_factory=dict)
+    _turn_pattern: re.Pattern[str] | None = None
+    store_prompts: str = "verdicts"  # which calls' messages the record keeps: all, verdicts
+    sent: list[tuple[str, str, int, list[ChatMessage]]] = field(default_factory=list)
+    verdict_calls: list[int] = field(default_factory=list)
 
     @property
     def rng(self) -> random.Random:
@@ -244,6 +249,14 @@ class UnitContext:
             where = f"{self.bundle.source}: role '{role}' ({self.roles[role].spec.name})"
             raise DebateInputError(f"{where}: {exc}") from exc.__cause__
 
+    @property
+    def turn_pattern(self) -> re.Pattern[str]:
+        """Lines inside a speech that would read as a turn of one of the unit's speakers."""
+        if self._turn_pattern is None:
+            names = [n for bound in self.roles.values() for n in (bound.name, bound.speaker)]
+            self._turn_pattern = speaker_pattern(names)
+        return self._turn_pattern
+
     # ----- views -----------------------------------------------------------------------
 
     def visible(self, role: str) -> list[Message]:
@@ -252,7 +265,7 @@ class UnitContext:
     def _shown_to_judge(self, message: Message) -> str:
         shown = self._judge_views.get(message.index)
         if shown is None:
-            shown = render_checks(message.text, message.quotes) if message.quotes else message.text
+            shown = shown_to_judge(message.text, message.quotes)
             self._judge_views[message.index] = shown
         return shown
 
@@ -295,7 +308,7 @@ class UnitContext:
                 add("assistant", message.text)
             else:
                 text = self._shown_to_judge(message) if is_judge else message.text
-                add("user", f"{message.speaker}: {text}")
+                add("user", f"{message.speaker}: {quote_turn_lines(text, self.turn_pattern)}")
         self._histories[role] = (len(self.messages), merged)
         return merged
 
@@ -326,6 +339,8 @@ class UnitContext:
             def on_delta(piece: str) -> None:
                 self.emit(TextDelta(unit_id, role, piece))
 
+        if self.store_prompts == "all" or kind == "verdict":
+            self.sent.append((role, kind, self.round, chat))
         completion = await bound.model.generate(chat, config, on_delta)
         counts = self.usage.setdefault(role, {"prompt_tokens": 0, "completion_tokens": 0})
         counts["prompt_tokens"] += completion.usage.prompt_tokens
@@ -341,6 +356,12 @@ class UnitContext:
             epoch=self.epoch,
         )
 
+    def add_verdict(self, verdict: Verdict) -> None:
+        """Keep a verdict, noting how many calls had been made by then (the record links
+        each verdict to the messages its judge was sent)."""
+        self.verdicts.append(verdict)
+        self.verdict_calls.append(len(self.sent))
+
     def add_message(
         self,
         role: str,
@@ -353,9 +374,10 @@ class UnitContext:
     ) -> Message:
         bound = self.roles[role]
         protocol = self.bundle.protocol
+        text = normalise_speech(text)
         quotes = (
             check_quotes(text, self.scenario.story, protocol.quotes, protocol.quote_threshold)
-            if check_quotes_in_text and "<quote>" in text.lower()
+            if check_quotes_in_text and "quote" in text.lower()
             else []
         )
         message = Message(

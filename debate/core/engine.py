@@ -23,6 +23,7 @@ from debate.core.context import BoundRole, UnitContext, derive_seed, display_nam
 from debate.core.declarations import Bundle
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished, UnitStarted
 from debate.core.scenarios import Scenario
+from debate.core.sent import compact_calls, link_verdicts
 from debate.core.steps import count_rounds, run_steps
 from debate.core.store import RunStore
 from debate.errors import DebateInputError
@@ -231,6 +232,8 @@ class Engine:
     # emit TextDelta events as text arrives: model calls then stream, which only the
     # live view needs (a server streams more slowly than it answers a plain request)
     stream_text: bool = False
+    # which calls' exact messages each record keeps: "verdicts" (every judge verdict) or "all"
+    store_prompts: str = "verdicts"
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     _roles: dict[str, BoundRole] | None = field(default=None, repr=False)
@@ -318,6 +321,7 @@ class Engine:
             epoch=plan.repeat,
             variant=plan.variant,
             defends=dict(plan.defends),
+            store_prompts=self.store_prompts,
         )
         self.emit(
             UnitStarted(
@@ -358,6 +362,8 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
     )
     final = ctx.verdicts[final_at] if final_at is not None else None
     verdicts = [v.to_record() for v in ctx.verdicts]
+    if len(ctx.verdict_calls) == len(verdicts):
+        link_verdicts(verdicts, ctx.verdict_calls, ctx.sent)
     correct: bool | None = None
     if final is not None and scenario.correct_index is not None:
         # the judge's top choice, so it also holds for more than two answers; ties count wrong
@@ -387,5 +393,6 @@ def build_record(plan: UnitPlan, ctx: UnitContext, wall_s: float) -> dict[str, A
         "state": ctx.state,
         "models": {name: bound.model.name for name, bound in ctx.roles.items()},
         "usage": ctx.usage,
+        "prompts": compact_calls(ctx.sent),
         "timing": {"wall_s": round(wall_s, 4)},
     }

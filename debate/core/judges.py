@@ -145,7 +145,7 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
             attempts=spec.retries + 1,
             final=final,
         )
-    ctx.verdicts.append(verdict)
+    ctx.add_verdict(verdict)
     ctx.emit(
         VerdictGiven(
             ctx.unit_id,

@@ -21,6 +21,7 @@ Speakers quote the story as ``<quote>…</quote>``. This module owns:
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
+from debate.core.speeches import normalise_speech
 from debate.core.treebank import span_text
 
 QuoteMode = Literal["exact", "normalised", "fuzzy"]
@@ -48,6 +50,7 @@ _MARKER = re.compile(
     rf"quote\w*(?:{_INVISIBLE}[^<>\n]*?)?{_INVISIBLE}*)(?P<close>{_GT})",
     re.IGNORECASE,
 )
+_MAY_HOLD_TAG = re.compile(rf"{_LT}|{_GT}|quote", re.IGNORECASE)
 _QUOTE_TAG = re.compile(r"<\s*(?P<slash>/?)\s*quote\s*>", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+")
 
@@ -238,7 +241,7 @@ def render_checks(speech: str, checks: Sequence[QuoteCheck]) -> str:
     text_cells: list[int] = []
 
     def add_text(text: str) -> None:
-        for char in _defang_quote_tags(text):
+        for char in _defang_quote_tags(_decoded(text)):
             text_cells.append(len(cells))
             cells.append(char)
 
@@ -262,6 +265,12 @@ def render_checks(speech: str, checks: Sequence[QuoteCheck]) -> str:
     return "".join(cells)
 
 
+def _decoded(text: str) -> str:
+    """HTML entities decoded, so `&lt;v_quote&gt;` is seen (and defanged) as the tag it
+    would read as; decoding may yield new invisible or look-alike characters."""
+    return normalise_speech(html.unescape(text)) if "&" in text else text
+
+
 def _defang_quote_tags(text: str) -> str:
     return _QUOTE_TAG.sub(lambda m: "[" + m.group(0)[1:-1] + "]", text)
 
@@ -276,6 +285,14 @@ def render_for_judge(
     """
     checks = check_quotes(speech, story, mode, threshold)
     return render_checks(speech, checks), checks
+
+
+def shown_to_judge(speech: str, checks: Sequence[QuoteCheck]) -> str:
+    """`render_checks`, with a fast path for the common speech that holds nothing that
+    could read as a tag."""
+    if not checks and "&" not in speech and not _MAY_HOLD_TAG.search(speech):
+        return speech
+    return render_checks(speech, checks)
 
 
 def nyu_speech_text(content: Sequence[Mapping[str, Any]], tokens: Sequence[str]) -> str:

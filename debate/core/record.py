@@ -68,6 +68,8 @@ class Verdict(BaseModel):
     raw: str
     attempts: int = 1
     final: bool = True
+    shown: list[int] = Field(default_factory=list)
+    """The record's stored calls (`prompts.calls`) whose messages this verdict's judge read."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """How the verdict was given, when the backend says (a person: annotator, seconds,
     reason); left out of the record when empty."""
@@ -123,6 +125,10 @@ class UnitRecord(BaseModel):
     """The model string bound to each role."""
     usage: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Token counts per role."""
+    prompts: dict[str, Any] = Field(default_factory=dict)
+    """The exact messages models were sent: every verdict call (every call with
+    `--store-prompts all`), compactly; see `debate.core.sent`. Each verdict's `shown`
+    lists the calls its judge read."""
     timing: dict[str, float] = Field(default_factory=dict)
     """Wall-clock figures of the unit (seconds)."""
 

@@ -107,55 +107,85 @@ async def run_steps(steps: list[Step], ctx: UnitContext) -> None:
 async def run_together(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
     """Await calls concurrently, like `asyncio.gather`, results in order.
 
-    Each call is started at once, in order, in the caller's task, and only a call that has
-    to wait gets a task of its own: with instant models (scripted, cache hits) no task is
-    made at all, which shows at tens of thousands of turns per second; with real models
-    the calls overlap as they would under `gather`.
+    Calls are started one by one in the caller's task. A call that completes without
+    waiting (instant models: scripted, cache hits) makes no task at all, which shows at
+    tens of thousands of turns per second. The first call that has to wait stays in the
+    caller's task, which drives it to its end; every later call runs in a task of its
+    own from its first step. So each call runs wholly in one task: a timeout set inside a
+    call (`asyncio.timeout`, aiohttp's) cancels the task that runs it and surfaces there
+    as a `TimeoutError`, never as a stray cancellation of another call. The first failure
+    cancels the other calls and is raised.
     """
     results: list[Any] = [None] * len(calls)
-    waiting: list[tuple[int, asyncio.Future[Any]]] = []
-    started = 0
-    try:
-        for index, call in enumerate(calls):
-            started = index + 1
-            try:
-                yielded = call.send(None)
-            except StopIteration as stop:
-                results[index] = stop.value
-                continue
-            waiting.append((index, asyncio.ensure_future(_finish(call, yielded))))
-        if waiting:
-            values = await asyncio.gather(*(task for _, task in waiting))
-            for (index, _), value in zip(waiting, values, strict=True):
-                results[index] = value
-    except BaseException:
-        for _, task in waiting:
-            task.cancel()
-        for call in calls[started:]:
-            call.close()  # never started: no "never awaited" warning
-        raise
+    for index, call in enumerate(calls):
+        try:
+            yielded = call.send(None)
+        except StopIteration as stop:
+            results[index] = stop.value
+            continue
+        except BaseException:
+            for later in calls[index + 1 :]:
+                later.close()  # never started: no "never awaited" warning
+            raise
+        tasks = [asyncio.ensure_future(later) for later in calls[index + 1 :]]
+        try:
+            results[index] = await _drive(call, yielded, tasks)
+            results[index + 1 :] = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        break
     return results
 
 
-async def _finish(call: Coroutine[Any, Any, T], yielded: Any) -> T:
-    """Drive a coroutine that was started by hand and is waiting on `yielded` to its end,
-    as its own task would: wait for the future, resume, repeat. Cancelling this task
-    cancels what the coroutine waits on, which it then sees as a CancelledError."""
+def _failure(tasks: list[asyncio.Task[Any]]) -> BaseException | None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            return task.exception()
+    return None
+
+
+async def _drive(call: Coroutine[Any, Any, T], yielded: Any, others: list[asyncio.Task[Any]]) -> T:
+    """Drive a coroutine started by hand in this task to its end, as the task itself would
+    had it awaited the coroutine: wait for what it waits on, resume it, repeat. A
+    cancellation of this task, or a failure of one of `others`, is passed into the
+    coroutine as a cancellation where it waits."""
+    failure: BaseException | None = None
     try:
         while True:
+            cancelled = False
             if yielded is None:  # a bare yield (asyncio.sleep(0))
-                await asyncio.sleep(0)
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    cancelled = True
             else:
                 yielded._asyncio_future_blocking = False
                 while not yielded.done():
+                    watched = [yielded] if failure else [yielded, *others]
                     try:
-                        await asyncio.wait([yielded])
+                        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                     except asyncio.CancelledError:
-                        yielded.cancel()
+                        if not yielded.cancel():
+                            cancelled = True
+                            break
+                        continue
+                    if failure is None:
+                        failure = _failure(others)
+                        if failure is not None and not yielded.cancel():
+                            cancelled = True
+                            break
             try:
-                yielded = call.send(None)
+                yielded = call.throw(asyncio.CancelledError()) if cancelled else call.send(None)
             except StopIteration as stop:
+                if failure is not None:
+                    raise failure from None
                 return cast(T, stop.value)
+            except asyncio.CancelledError:
+                if failure is not None:
+                    raise failure from None
+                raise
     finally:
         call.close()  # a no-op once it has finished; else its cleanup runs now
 

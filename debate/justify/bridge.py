@@ -180,7 +180,7 @@ async def play_reveal(
         method="logprobs",
         raw=f"judge margin {margin:.4f} on {int(mask.sum())} revealed features",
     )
-    ctx.verdicts.append(verdict)
+    ctx.add_verdict(verdict)
     ctx.emit(
         VerdictGiven(
             ctx.unit_id,
