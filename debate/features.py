@@ -7,7 +7,7 @@ add a feature, make its package (see docs/architecture.md) and list its `FEATURE
 
 from __future__ import annotations
 
-from debate import bench, family, justify, live, logicom, pbt, rl
+from debate import bench, family, justify, live, logicom, pbt, rl, view
 from debate.core.registry import Feature, install
 
 FEATURES: tuple[Feature, ...] = (
@@ -18,6 +18,7 @@ FEATURES: tuple[Feature, ...] = (
     justify.FEATURE,
     rl.FEATURE,
     live.FEATURE,
+    view.FEATURE,
 )
 
 for _feature in FEATURES:

@@ -80,6 +80,9 @@ class Feature:
     steps: tuple[type, ...] = ()
     measures: tuple[Measure, ...] = ()
     commands: CommandTable | None = None
+    annotate: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    """Facts only this feature can derive from a unit record, for viewers to show
+    (PBT's preference pairs); None when it has nothing to add for that record."""
 
 
 FEATURES: dict[str, Feature] = {}

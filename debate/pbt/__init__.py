@@ -11,7 +11,7 @@ Docs: docs/pbt.md.
 """
 
 from debate.core.registry import Feature
-from debate.pbt import measures, steps
+from debate.pbt import measures, steps, trees
 from debate.pbt.commands import commands
 
 FEATURE = Feature(
@@ -20,4 +20,5 @@ FEATURE = Feature(
     steps=(steps.Branch, steps.GradeStep, steps.GoldStep, steps.Alternate),
     measures=(measures.EVALUATION, measures.TREES),
     commands=commands,
+    annotate=trees.view_pairs,
 )

@@ -328,3 +328,29 @@ def preference_rows(
         pairs = balance(pairs, seed=seed)
     counts["kept"] = count_pairs(pairs)
     return [pair_row(trees[p.meta["tree"]], p) for p in pairs], counts
+
+
+def view_pairs(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored tree's preference pairs with their codes, for the web viewer."""
+    data = (record.get("state") or {}).get("tree")
+    if not isinstance(data, dict) or not data.get("nodes"):
+        return None
+    try:
+        tree = tree_from_json(data)
+        pairs = preference_pairs(tree)
+    except (KeyError, TypeError, ValueError, nx.NetworkXException):
+        return None  # a tree this version cannot read is shown without pairs
+    return {
+        "pbt_pairs": [
+            {
+                "parent": p.parent,
+                "chosen": p.chosen,
+                "rejected": p.rejected,
+                "chosen_score": p.chosen_score,
+                "rejected_score": p.rejected_score,
+                "code": p.code,
+                "speaker": p.speaker,
+            }
+            for p in pairs
+        ]
+    }
