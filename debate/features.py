@@ -7,7 +7,7 @@ add a feature, make its package (see docs/architecture.md) and list its `FEATURE
 
 from __future__ import annotations
 
-from debate import bench, family, justify, live, logicom, pbt, rl, view
+from debate import bench, family, justify, live, logicom, pbt, rl, study, view
 from debate.core.registry import Feature, install
 
 FEATURES: tuple[Feature, ...] = (
@@ -19,6 +19,7 @@ FEATURES: tuple[Feature, ...] = (
     rl.FEATURE,
     live.FEATURE,
     view.FEATURE,
+    study.FEATURE,
 )
 
 for _feature in FEATURES:

@@ -199,6 +199,10 @@ def _check_list_and_unit(driver: Any) -> None:
     assert FORGED in turns  # shown as text
     assert not driver.find_elements("css selector", ".turns script, .turns img")
     assert driver.find_elements("css selector", ".verdict .bar-fill")
+    prompt = driver.find_element("css selector", ".verdict details.prompt")
+    marked = prompt.find_elements("css selector", ".q-v")  # the judge saw the markers
+    assert [m.get_attribute("textContent") for m in marked[-1:]] == ["invented in Kyoto"]
+    assert "<v_quote>" not in prompt.get_attribute("textContent")
     assert "The same unit in each run" in driver.page_source
     assert {e.text for e in driver.find_elements("css selector", ".compare td:nth-child(5)")} == {
         "correct",
