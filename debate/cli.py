@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from debate import __version__
 from debate.core.console import console, errors, fail, parse_bindings, parse_variants
 from debate.errors import DebateInputError
+from debate.version import __version__
 
 app = typer.Typer(
     name="debate",
@@ -105,7 +104,7 @@ def run(
     ] = 8321,
 ) -> None:
     """Run a protocol over scenarios and write a run directory."""
-    from debate.runner import RunOptions, execute_run
+    from debate.runner import RunOptions, default_run_dir, execute_run
 
     try:
         variants = parse_variants(variant or [])
@@ -125,7 +124,7 @@ def run(
             base_urls=parse_bindings(model_base_url or [], "--model-base-url"),
             limit=limit,
             seed=seed,
-            out=out or Path("runs") / f"{Path(protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}",
+            out=out or default_run_dir(protocol),
             resume=resume,
             concurrency=concurrency,
             max_connections=max_connections,

@@ -10,6 +10,7 @@ import asyncio
 import importlib.metadata
 import platform
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from debate import __version__
 from debate.analysis.report import print_summary, summarize, write_summary
 from debate.core.context import LABELS
 from debate.core.declarations import Bundle
@@ -40,6 +40,7 @@ from debate.core.store import RunStore
 from debate.errors import DebateInputError
 from debate.models import Model
 from debate.models.human import check_annotator, unit_order
+from debate.version import __version__
 
 
 @dataclass
@@ -69,6 +70,11 @@ class RunOptions:
     gpus_per_worker: float = 0.0
     annotator: str | None = None
     human_port: int = 8321
+
+
+def default_run_dir(protocol: str) -> Path:
+    """`runs/<protocol>-<time>`, the run directory when none is given."""
+    return Path("runs") / f"{Path(protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _versions() -> dict[str, str]:

@@ -236,21 +236,20 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 
 def run_measures(directory: Path) -> list[str]:
-    """The measure sets a run's summary reports: its `spec.yaml` protocol's `summary`,
-    or, for run directories written before protocols named them, the `summary` of the
-    protocol of that name as declared now."""
-    spec_path = directory / "spec.yaml"
+    """The measure sets a run's summary reports: the `summary` of the protocol resolved in
+    its `spec.yaml`, or, for run directories written before protocols named them, the
+    `summary` of the protocol of that name as declared now."""
     try:
-        spec = yaml.safe_load(spec_path.read_text("utf-8")) or {}
+        spec = yaml.safe_load((directory / "spec.yaml").read_text("utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return []
-    protocol = spec.get("protocol") if isinstance(spec, dict) else None
-    if not isinstance(protocol, dict):
+    if not isinstance(spec, dict):
         return []
-    declared = protocol.get("summary")
-    if isinstance(declared, list):
-        return [str(name) for name in declared]
-    name = protocol.get("name")
+    resolved = spec.get("resolved")
+    protocol = resolved.get("protocol") if isinstance(resolved, dict) else None
+    if isinstance(protocol, dict) and isinstance(protocol.get("summary"), list):
+        return [str(name) for name in protocol["summary"]]
+    name = spec.get("protocol")
     if not isinstance(name, str):
         return []
     try:

@@ -105,8 +105,8 @@ class UnitRecord(BaseModel):
     """The answer options in the order this unit shows them."""
     correct_index: int | None = None
     """Index of the correct answer in `answers`; None when the scenario has no gold."""
-    defends: dict[str, int] = Field(default_factory=dict)
-    """Which answer index each arguing role defended."""
+    defends: dict[str, int | None] = Field(default_factory=dict)
+    """Which answer index each role defended (None for roles that defend none)."""
     messages: list[dict[str, Any]] = Field(default_factory=list)
     """Every message in order (see `Message.to_record`)."""
     verdicts: list[dict[str, Any]] = Field(default_factory=list)

@@ -3,8 +3,8 @@ SocraSynth) and their single-agent baseline.
 
 - **Answers.** `read_answer` pulls a short answer from a turn (`Answer: X`, an option
   label such as `B:`), and `grade` scores it against the scenario's gold lists with the
-  PBT helpers (`debate.analysis.answers.Gold`, `grade_answer`): normalised, then fuzzy matching, and
-  `option:i` keys when an answer names a shown option.
+  shared answer helpers (`debate.analysis.answers.Gold`, `grade_answer`): normalised,
+  then fuzzy matching, and `option:i` keys when an answer names a shown option.
 - **Votes.** `plurality` picks the unique most common answer key; a tie, or no readable
   answer at all, is reported as such and is never correct.
 - **Outcome.** `set_final_answer` writes `state.final_answer` = {answer, key, correct,
@@ -31,11 +31,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from rich.table import Table
 
+from debate.analysis.answers import Gold, extract_answer, grade_answer
 from debate.analysis.metrics import Estimate, accuracy, mean_estimate
 from debate.core.scenarios import Scenario
 from debate.core.store import load_run
 from debate.errors import DebateInputError
-from debate.pbt.trees import Gold, extract_answer, grade_answer
 
 _LABELLED = re.compile(r"^\(?([A-Z])\)?\s*[.:)]\s*\S|^\(?([A-Z])\)?$")
 _ANSWER_LINE = re.compile(r"(?im)\banswer\s*(?:is)?\s*[:\-]")
