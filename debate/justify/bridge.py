@@ -1,6 +1,6 @@
 """The evidence debate inside the engine: the `reveal` step's body and its case files.
 
-`debate/stepkinds/evidence.py` registers the `reveal` step type; its `run` calls
+`debate/justify/steps.py` holds the `reveal` step type; its `run` calls
 `play_reveal` here, which (with torch imported only then):
 - reads the case from the scenario: `fields.features` (feature name -> value, in the
   judge's input order), `fields.action_names` (the judge's action order) and the two
