@@ -17,12 +17,30 @@ import html
 import json
 import secrets
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from debate.models.human import HumanModel
+
+class PendingPage(Protocol):
+    """What the server needs of a request waiting for the person."""
+
+    def to_page(self) -> dict[str, Any]: ...
+
+
+class HumanModel(Protocol):
+    """What the page server needs of the `human` backend (`debate.models.human`)."""
+
+    annotator: str
+
+    @property
+    def changed(self) -> asyncio.Event: ...
+
+    def current(self) -> PendingPage | None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def submit(self, number: int, answer: dict[str, Any]) -> dict[str, Any]: ...
 
 HOST = "127.0.0.1"
 WAIT_S = 20.0
