@@ -16,8 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from debate.core.console import console, errors, fail, parse_bindings, parse_variants
-from debate.errors import DebateInputError
+from debate.core.console import (
+    check_base_url,
+    console,
+    errors,
+    fail,
+    parse_bindings,
+    parse_variants,
+)
+from debate.errors import EXIT_UNITS_FAILED, DebateInputError
 from debate.version import __version__
 
 app = typer.Typer(
@@ -36,6 +43,8 @@ export_app = typer.Typer(name="export", help="Export data derived from runs.", n
 app.add_typer(train_app, name="train")
 app.add_typer(export_app, name="export")
 GROUPS = {"": app, "train": train_app, "export": export_app}
+MAX_REPEATS = 10_000
+"""The largest `--repeats`."""
 
 
 @app.command()
@@ -102,6 +111,12 @@ def run(
     human_port: Annotated[
         int, typer.Option(help="Port of the human-judge page on 127.0.0.1 (0: any free one).")
     ] = 8321,
+    force: Annotated[
+        bool, typer.Option(help="With --resume: continue a folder of another experiment.")
+    ] = False,
+    store_prompts: Annotated[
+        str, typer.Option(help="Exact messages kept in records: verdicts (default) or all calls.")
+    ] = "verdicts",
 ) -> None:
     """Run a protocol over scenarios and write a run directory."""
     from debate.runner import RunOptions, default_run_dir, execute_run
@@ -142,6 +157,8 @@ def run(
             gpus_per_worker=gpus_per_worker,
             annotator=annotator,
             human_port=human_port,
+            force=force,
+            store_prompts=store_prompts,
         )
         if executor not in ("local", "ray"):
             raise DebateInputError(f"--executor: unknown executor '{executor}' (local or ray)")
@@ -151,11 +168,25 @@ def run(
             raise DebateInputError("--limit: must be at least 1")
         if concurrency < 1:
             raise DebateInputError("--concurrency: must be at least 1")
-        if repeats < 1:
-            raise DebateInputError("--repeats: must be at least 1")
-        execute_run(options, console)
+        if not 1 <= repeats <= MAX_REPEATS:
+            raise DebateInputError(f"--repeats: must be between 1 and {MAX_REPEATS:,}")
+        for url in options.base_urls.values():
+            check_base_url(url, "--model-base-url")
+        if store_prompts not in ("verdicts", "all"):
+            raise DebateInputError(f"--store-prompts: '{store_prompts}': expected verdicts or all")
+        if force and not resume:
+            raise DebateInputError("--force: only with --resume")
+        summary = execute_run(options, console)
     except DebateInputError as exc:
         fail(*exc.lines)
+    failed = int(summary.get("n_failed", 0) or 0)
+    if failed:
+        typer.echo(
+            f"{failed} unit(s) failed (reasons in {options.out / 'failures.jsonl'}); "
+            "rerun with --resume to retry them",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNITS_FAILED)
 
 
 @app.command()
@@ -253,6 +284,9 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         errors.print("interrupted; finished units are saved (continue with --resume)")
         raise SystemExit(130) from None
+    except OSError as exc:  # a file or folder the user named that the system refuses
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}")
 
 
 if __name__ == "__main__":

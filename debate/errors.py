@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+EXIT_OK = 0
+"""Everything ran."""
+EXIT_BAD_INPUT = 2
+"""Bad input (a declaration, a data file, an option, a run folder): nothing or only part ran."""
+EXIT_UNITS_FAILED = 3
+"""`debate run` finished, but some units failed for good (listed in `failures.jsonl`)."""
+
 
 class DebateInputError(Exception):
     """Bad input from the user (a declaration, a data file, a CLI argument).

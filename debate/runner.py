@@ -35,6 +35,7 @@ from debate.core.events import (
     VerdictGiven,
 )
 from debate.core.loading import load_protocol
+from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
 from debate.core.scenarios import load_scenarios
 from debate.core.store import RunStore
 from debate.errors import DebateInputError
@@ -70,6 +71,8 @@ class RunOptions:
     gpus_per_worker: float = 0.0
     annotator: str | None = None
     human_port: int = 8321
+    force: bool = False
+    store_prompts: str = "verdicts"
 
 
 def default_run_dir(protocol: str) -> Path:
@@ -270,17 +273,24 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
             raise DebateInputError("--executor ray: a human judge answers in this process only")
         # a person sees the units in a seeded random order, not the data's order
         plans.sort(key=lambda plan: unit_order(options.seed, plan.id))
+    models = {
+        role: bindings.model_string(role, bundle.role_spec(role).name)
+        for role in bundle.protocol.roles
+    }
+    fingerprint = experiment_fingerprint(
+        bundle, scenarios, [(plan.id, plan.seed) for plan in plans], options.seed, models
+    )
+    differs = check_resume(options.out, fingerprint, force=options.force) if options.resume else []
     store = RunStore(options.out, resume=options.resume)
-    store.write_spec(
+    write_run_spec(
+        options.out,
         {
             "protocol": bundle.protocol.name,
+            "fingerprint": fingerprint,
             "seed": options.seed,
             "scenarios": options.scenarios,
             "n_scenarios": len(scenarios),
-            "models": {
-                role: bindings.model_string(role, bundle.role_spec(role).name)
-                for role in bundle.protocol.roles
-            },
+            "models": models,
             "options": {
                 key: (str(value) if isinstance(value, Path) else value)
                 for key, value in asdict(options).items()
@@ -289,7 +299,13 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
             "versions": _versions(),
             "command": " ".join(sys.argv),
             "resolved": bundle.resolved(),
-        }
+        },
+        resume=options.resume,
+        differs=differs,
+        bindings={
+            "models": models,
+            "base_urls": {key or "*": url for key, url in options.base_urls.items()},
+        },
     )
     todo = sum(1 for plan in plans if plan.id not in store.done)
     subscribers, closer = _subscribers(options, console, todo)
@@ -301,6 +317,7 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         concurrency=options.concurrency,
         subscribers=[*subscribers, event_log],
         stream_text=getattr(closer, "shows_text", False),  # only the live view shows deltas
+        store_prompts=options.store_prompts,
     )
 
     async def go() -> None:

@@ -6,10 +6,12 @@ Feature packages' commands import these instead of the CLI module, so the applic
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import typer
 from rich.console import Console
 
-from debate.errors import DebateInputError
+from debate.errors import EXIT_BAD_INPUT, DebateInputError
 
 console = Console()
 errors = Console(stderr=True)
@@ -18,7 +20,22 @@ errors = Console(stderr=True)
 def fail(*lines: str) -> None:
     for line in lines:
         typer.echo(line, err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def check_base_url(url: str, option: str) -> str:
+    """An http(s) URL with a host, or a one-line error (a typo would be retried per call)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise DebateInputError(f"{option}: '{url}': not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DebateInputError(
+            f"{option}: '{url}': expected an http:// or https:// URL such as "
+            "http://127.0.0.1:8000/v1"
+        )
+    return url
 
 
 def parse_bindings(values: list[str], option: str) -> dict[str, str]:

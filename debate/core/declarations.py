@@ -5,9 +5,29 @@ These are plain data; reading them from YAML files is `debate.core.loading`'s jo
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TOKENS = 1_000_000
+"""The largest `max_tokens` a declaration may ask for."""
+MAX_RETRIES = 10
+"""The largest `retries` of a judge."""
+MAX_BEST_OF = 64
+"""The largest `best_of` of an agent."""
+
+
+def check_pattern(source: str, groups: int) -> str:
+    """A regular expression that compiles and has at least `groups` capture groups."""
+    try:
+        compiled = re.compile(source)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression ({exc})") from None
+    if compiled.groups < groups:
+        need = "a capture group" if groups == 1 else f"{groups} capture groups"
+        raise ValueError(f"needs {need} (has {compiled.groups})")
+    return source
 
 
 class Declaration(BaseModel):
@@ -23,12 +43,12 @@ class AgentSpec(Declaration):
     system: str
     instruction: str = ""
     templates: dict[str, str] = Field(default_factory=dict)
-    word_limit: int | None = None
+    word_limit: int | None = Field(default=None, ge=1)
     extract_tag: str | None = None
-    max_tokens: int = 300
-    temperature: float = 0.0
-    top_p: float = 1.0
-    best_of: int = Field(default=1, ge=1)
+    max_tokens: int = Field(default=300, ge=1, le=MAX_TOKENS)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    best_of: int = Field(default=1, ge=1, le=MAX_BEST_OF)
 
 
 class JudgeSpec(Declaration):
@@ -37,16 +57,36 @@ class JudgeSpec(Declaration):
     system: str
     instruction: str
     method: Literal["logprobs", "parse"] = "logprobs"
-    choices: list[str] | None = None
+    choices: list[str] | None = Field(default=None, min_length=1)
     parse_pattern: str = r"(?i)answer\s*[:\-]?\s*\(?\**\s*([A-Z])\b"
     confidence_pattern: str = r"(?i)(?:confidence|probability)\s*[:\-]?\s*([0-9]*\.?[0-9]+)\s*(%?)"
-    retries: int = Field(default=2, ge=0)
+    retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
     retry_instruction: str = "Reply in exactly this format: Answer: <letter>"
     ask: str | None = None
     templates: dict[str, str] = Field(default_factory=dict)
-    max_tokens: int = 24
-    ask_max_tokens: int = 120
-    temperature: float = 0.0
+    max_tokens: int = Field(default=24, ge=1, le=MAX_TOKENS)
+    ask_max_tokens: int = Field(default=120, ge=1, le=MAX_TOKENS)
+    temperature: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("parse_pattern")
+    @classmethod
+    def _parse_pattern(cls, value: str) -> str:
+        return check_pattern(value, 1)
+
+    @field_validator("confidence_pattern")
+    @classmethod
+    def _confidence_pattern(cls, value: str) -> str:
+        return check_pattern(value, 2)
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct_labels(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if any(not label.strip() for label in value):
+                raise ValueError("a choice label is empty")
+            if len(set(value)) != len(value):
+                raise ValueError("choice labels repeat")
+        return value
 
 
 class RoleSpec(BaseModel):
@@ -56,6 +96,14 @@ class RoleSpec(BaseModel):
     judge: str | None = None
     name: str | None = None
     defends: int | Literal["random", "choose"] | None = None
+
+    @field_validator("defends")
+    @classmethod
+    def _answer_index(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"an answer index counts from 0, got {value}")
+        return value
+
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -68,9 +116,9 @@ class ProtocolSpec(Declaration):
     verdict: str | None = None
     swap: bool = False
     variants: dict[str, list[str]] = Field(default_factory=dict)
-    word_limit: int | None = None  # overrides the agents' own limits
+    word_limit: int | None = Field(default=None, ge=1)  # overrides the agents' own limits
     quotes: Literal["exact", "normalised", "fuzzy"] = "normalised"
-    quote_threshold: float = 0.9
+    quote_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     params: dict[str, Any] = Field(default_factory=dict)
     summary: list[str] = Field(default_factory=list)
     """Names of the measure sets the run summary reports (e.g. `logicom`, `pbt-tree`)."""

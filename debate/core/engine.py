@@ -26,6 +26,7 @@ from debate.core.scenarios import Scenario
 from debate.core.sent import compact_calls, link_verdicts
 from debate.core.steps import count_rounds, run_steps
 from debate.core.store import RunStore
+from debate.core.validation import scenario_problems
 from debate.errors import DebateInputError
 from debate.models import Model, create_model, request_tag
 
@@ -63,6 +64,10 @@ def plan_units(
     ]
     lucky = _balanced_halves(seed, [s.id for s in scenarios])
     plans: list[UnitPlan] = []
+    problems = [line for scenario in scenarios for line in scenario_problems(bundle, scenario)]
+    if problems:
+        more = f"... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise DebateInputError(*problems[:5], more)
     for scenario in scenarios:
         for variant in combos or [{}]:
             for repeat in range(repeats):
@@ -104,11 +109,6 @@ def _static_defends(
     count = len(scenario.answers)
     for name, role in bundle.protocol.roles.items():
         if isinstance(role.defends, int):
-            if count and role.defends >= count:
-                raise DebateInputError(
-                    f"{bundle.source}: roles.{name}.defends: answer {role.defends} but scenario "
-                    f"'{scenario.id}' has {count} answers"
-                )
             defends[name] = role.defends if count else None
         elif role.defends == "random" and count:
             correct = scenario.correct_index

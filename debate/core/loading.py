@@ -11,26 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from debate.core import library
 from debate.core.declarations import AgentSpec, Bundle, Declaration, JudgeSpec, ProtocolSpec
+from debate.core.files import load_yaml
 from debate.core.registry import MEASURES, load_features
 from debate.core.steps import parse_steps
+from debate.core.validation import bundle_problems, declaration_problems
 from debate.errors import DebateInputError, pydantic_lines
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DebateInputError(f"{path}: cannot read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise DebateInputError(f"{path}: {at}{problem}") from exc
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise DebateInputError(f"{path}: expected a mapping at the top level")
     return data
@@ -99,7 +92,11 @@ def load_protocol(name: str) -> Bundle:
             problems.append(f"{path}: verdict: role '{protocol.verdict}' is not a judge")
     if problems:
         raise DebateInputError(*problems)
-    return Bundle(protocol=protocol, steps=steps, agents=agents, judges=judges, source=str(path))
+    bundle = Bundle(protocol=protocol, steps=steps, agents=agents, judges=judges, source=str(path))
+    problems = bundle_problems(bundle)
+    if problems:
+        raise DebateInputError(*problems)
+    return bundle
 
 
 def validate_file(path: Path) -> list[str]:
@@ -117,12 +114,10 @@ def validate_file(path: Path) -> list[str]:
     try:
         if kind == "protocols":
             load_protocol(str(path))
-        elif kind == "agents":
+        elif kind in ("agents", "judges"):
             data.setdefault("name", path.stem)
-            AgentSpec.model_validate(data)
-        elif kind == "judges":
-            data.setdefault("name", path.stem)
-            JudgeSpec.model_validate(data)
+            spec = (AgentSpec if kind == "agents" else JudgeSpec).model_validate(data)
+            return declaration_problems(spec, path)
         elif kind == "scenarios":
             from debate.core.scenarios import validate_scenario_set
 

@@ -148,6 +148,9 @@ class Check(Step):
             return yes > 0
         return yes * 2 > len(answers)
 
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"last"})
+
     async def run(self, ctx: UnitContext) -> None:
         asks = [(role, i, ctx.next_seed()) for role in self.judges for i in range(self.instances)]
         results = await asyncio.gather(*(self.ask(ctx, role, seed) for role, _, seed in asks))

@@ -118,6 +118,9 @@ class Rewrite(Step):
             )
         return helpers[value]
 
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"draft", "speaker"})
+
     async def run(self, ctx: UnitContext) -> None:
         role = self.rewrite
         helper = self.helper_for(ctx)

@@ -247,6 +247,7 @@ def load_data(
     try:
         for record in reader(path, seed, fields or {}):
             scenario = Scenario.model_validate(record)
+            scenario.metadata.setdefault("file", shown)  # for errors found later
             total += 1
             if scenario.id in seen:
                 raise DebateInputError(where(shown, "id", f"duplicate scenario id '{scenario.id}'"))

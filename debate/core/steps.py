@@ -24,6 +24,8 @@ from debate.errors import pydantic_lines
 from debate.models.base import GenerateConfig
 
 T = TypeVar("T")
+MAX_REPEAT = 1000
+"""The largest `repeat:` count of a step (a larger one is refused, not run for days)."""
 
 
 class Step(BaseModel):
@@ -38,6 +40,15 @@ class Step(BaseModel):
 
     def rounds(self) -> int:
         return 0
+
+    def template_variables(self) -> frozenset[str]:
+        """Names this step adds to the templates it renders or sets for later renders
+        (`validate` checks every template's variables against them)."""
+        return frozenset()
+
+    def substeps(self) -> list[Step]:
+        """Steps nested inside this one."""
+        return []
 
     async def run(self, ctx: UnitContext) -> None:
         raise NotImplementedError
@@ -281,6 +292,9 @@ class Ask(Step):
     ask: str
     to: list[str] = Field(default_factory=list)
 
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"addressed"})
+
     def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
         problems = _role_check(
             "ask", [self.ask], protocol, lambda r: r.judge is not None, "a judge"
@@ -388,7 +402,7 @@ class Repeat(Step):
     """Run the inner steps N times (stopping early if a step stops the unit)."""
 
     key: ClassVar[str] = "repeat"
-    repeat: int = Field(ge=0)
+    repeat: int = Field(ge=0, le=MAX_REPEAT)
     steps: list[Step]
 
     @staticmethod
@@ -401,6 +415,9 @@ class Repeat(Step):
 
     def rounds(self) -> int:
         return self.repeat * count_rounds(self.steps)
+
+    def substeps(self) -> list[Step]:
+        return list(self.steps)
 
     async def run(self, ctx: UnitContext) -> None:
         for _ in range(self.repeat):

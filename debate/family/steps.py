@@ -88,6 +88,9 @@ class Schedule(Step):
             value = min(self.max, value)
         return round(value, self.digits)
 
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({self.schedule})
+
     async def run(self, ctx: UnitContext) -> None:
         used = ctx.state.setdefault("schedule", {}).setdefault(self.schedule, [])
         value = self.value(len(used))
@@ -298,6 +301,9 @@ class Settle(Step):
 
     def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
         return roles_of_kind("settle", [self.settle], protocol, judge=True)
+
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"candidates"})
 
     async def run(self, ctx: UnitContext) -> None:
         final = ctx.state.get("final_answer")

@@ -101,6 +101,9 @@ class Branch(Step):
     def rounds(self) -> int:
         return 1 + (self.depth if self.depth is not None else len(self.levels))
 
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"own_answer", "other_answer", "other_name"})
+
     async def run(self, ctx: UnitContext) -> None:
         gold = scenario_gold(ctx)
         players = self.branch
@@ -330,6 +333,9 @@ class GoldStep(Step):
 
     def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
         return _agent_roles("hold", [self.hold], protocol) if self.hold else []
+
+    def template_variables(self) -> frozenset[str]:
+        return frozenset({"correct_answer", "incorrect_answer", "held_answer", "pressure_answer"})
 
     async def run(self, ctx: UnitContext) -> None:
         scenario = ctx.scenario

@@ -1,0 +1,162 @@
+"""A run folder belongs to one experiment: its fingerprint, and the spec's history.
+
+`spec.yaml` records a `fingerprint` of what defines the experiment:
+
+- `protocol`: a hash of the protocol, agents and judges as resolved (other prompts,
+  rounds or judges are another experiment);
+- `scenarios`: a hash of every scenario's id, question, answers, gold answer, story and
+  fields (another data set, filter or `--limit`);
+- `units`: a hash of every planned unit id and its seed (the seed, the answer orders of
+  `--swap`, `--variant` axes and `--repeats`);
+- `seed`: the run seed, and `models`: the model string bound to each role.
+
+Model base URLs, concurrency, caching, the live view and other run options are not part
+of it: the same model may move to another server between a run and its `--resume`.
+`--resume` into a folder whose fingerprint differs is refused with one line naming the
+differing parts; `--resume --force` continues anyway. Either way the original spec is
+kept and each resume is appended to its `history` (time, command, model bindings with
+their base URLs, and, when forced, what differed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from debate.core.declarations import Bundle
+from debate.core.files import load_yaml
+from debate.core.scenarios import Scenario
+from debate.errors import DebateInputError
+
+SPEC = "spec.yaml"
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def experiment_fingerprint(
+    bundle: Bundle,
+    scenarios: Sequence[Scenario],
+    units: Sequence[tuple[str, int]],
+    seed: int,
+    models: dict[str, str],
+) -> dict[str, Any]:
+    """The parts that define a run (see the module docstring), and their combined id."""
+    resolved = {key: value for key, value in bundle.resolved().items() if key != "source"}
+    data = [
+        scenario.model_dump(
+            include={"id", "question", "answers", "correct_index", "story", "fields"}
+        )
+        for scenario in scenarios
+    ]
+    parts: dict[str, Any] = {
+        "protocol": _digest(resolved),
+        "scenarios": _digest(data),
+        "units": _digest(sorted(units)),
+        "seed": seed,
+        "models": dict(sorted(models.items())),
+    }
+    return {"id": _digest(parts), **parts}
+
+
+def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two fingerprints, by part."""
+    found = []
+    for part in ("protocol", "scenarios", "units", "seed", "models"):
+        old, new = before.get(part), now.get(part)
+        if old == new:
+            continue
+        if part == "seed":
+            found.append(f"seed {old} there, {new} here")
+        elif part == "models" and isinstance(old, dict) and isinstance(new, dict):
+            changed = sorted(r for r in set(old) | set(new) if old.get(r) != new.get(r))
+            there = ", ".join(f"{r}={old[r]}" for r in changed if r in old) or "none"
+            here = ", ".join(f"{r}={new[r]}" for r in changed if r in new) or "none"
+            found.append(f"models {there} there, {here} here")
+        else:
+            found.append(f"{part} differ" + ("" if part.endswith("s") else "s"))
+    return found
+
+
+def read_spec(directory: Path) -> dict[str, Any] | None:
+    path = directory / SPEC
+    if not path.exists():
+        return None
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise DebateInputError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def check_resume(directory: Path, fingerprint: dict[str, Any], *, force: bool) -> list[str]:
+    """The differences from the folder's recorded experiment; refused unless `force`."""
+    spec = read_spec(directory) if directory.is_dir() else None
+    recorded = spec.get("fingerprint") if spec else None
+    if not isinstance(recorded, dict) or recorded.get("id") == fingerprint["id"]:
+        return []
+    found = differences(recorded, fingerprint) or ["fingerprint differs"]
+    if not force:
+        raise DebateInputError(
+            f"--resume: {directory} holds another experiment ({'; '.join(found)}); "
+            "choose another --out, or add --force to continue it anyway"
+        )
+    return found
+
+
+def write_run_spec(
+    directory: Path,
+    spec: dict[str, Any],
+    *,
+    resume: bool,
+    differs: list[str],
+    bindings: dict[str, Any],
+) -> None:
+    """Write `spec.yaml` for a new run; on resume keep the original and append history."""
+    previous = read_spec(directory) if resume else None
+    if previous is None:
+        content = {**spec, "history": [_entry(spec, bindings, "started", [])]}
+    else:
+        content = dict(previous)
+        history = content.get("history")
+        content["history"] = [
+            *(history if isinstance(history, list) else []),
+            _entry(spec, bindings, "forced resume" if differs else "resumed", differs),
+        ]
+        if "fingerprint" not in previous:
+            content["fingerprint"] = spec["fingerprint"]
+    path = directory / SPEC
+    temporary = path.with_suffix(".yaml.tmp")
+    text = yaml.dump(content, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
+    temporary.write_text(text, "utf-8")
+    os.replace(temporary, path)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two keys twice rather than as a YAML alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _entry(
+    spec: dict[str, Any], bindings: dict[str, Any], event: str, differs: list[str]
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "event": event,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": spec.get("command", ""),
+        "models": bindings,
+    }
+    if differs:
+        entry["differs"] = differs
+        entry["fingerprint"] = spec["fingerprint"]
+    return entry
