@@ -1,7 +1,9 @@
 """Cells of a benchmark: one run directory each, run through `debate.runner.execute_run`.
 
 `RunSettings` are the run options every cell shares (an experiment's, or a tournament's);
-`run_cell` runs or resumes one cell so that it can be inspected with `debate report`.
+`run_cell` runs or resumes one cell so that it can be inspected with `debate report`. A
+cell `judged_from` another is made by judging that cell's debates again
+(`debate.bench.judging`): same debates, another judge, no debater calls.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class Cell(BaseModel):
     bindings: dict[str, str]
     source: str
     dir: str
+    judged_from: str | None = None
+    """The cell whose debates this cell's judge judges again (None: it makes its own)."""
+    judge_model: str | None = None
+    """The verdict role's model, for a cell judged from another."""
 
 
 def run_cell(
@@ -85,5 +91,14 @@ def run_cell(
     )
     quiet = console or Console(file=io.StringIO(), width=160)
     started = time.perf_counter()
-    execute_run(options, quiet)
+    if cell.judged_from is not None and protocol_path is None:
+        from debate.bench.judging import JudgeSettings, judge_again
+        from debate.bench.rejudge import load_source
+
+        assert cell.judge_model is not None
+        settings_now = JudgeSettings(resume=resume, concurrency=settings.concurrency)
+        source = load_source(Path(cell.judged_from))
+        judge_again(source, cell.judge_model, Path(cell.dir), settings_now)
+    else:
+        execute_run(options, quiet)
     return time.perf_counter() - started

@@ -5,6 +5,8 @@
   flags replace the corresponding lists of the YAML (or make the whole experiment).
 - `debate replay NYU_PATH --judge MODEL|none [--included-in-paper] [--status complete]
   [--json]`: human vs model judge accuracy on the recorded debates and consultancies.
+- `debate judge RUN_DIR --judge [LABEL=]MODEL[,MODEL...] [...] --out DIR`: judge a
+  finished run's debates again, one run directory per judge, compared on the same units.
 """
 
 from __future__ import annotations
@@ -151,3 +153,65 @@ def replay_command(
         print(json.dumps(result, indent=2))
     else:
         print_replay(result, console)
+
+
+@commands.command("judge")
+def judge_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished (or partly finished) run directory.")],
+    judge: Annotated[
+        list[str],
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Judge model, or LABEL=MODEL; MODEL,MODEL,... is a panel. Repeatable.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for one run directory per judge.")],
+    judge_spec: Annotated[
+        str | None,
+        typer.Option(help="Judge declaration to use instead of the recorded one (may be a panel)."),
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="How a MODEL,MODEL,... panel decides: mean or majority.")
+    ] = "mean",
+    limit: Annotated[
+        int | None, typer.Option(help="Only the units of the run's first N scenarios.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the judges' runs in --out.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
+    max_connections: Annotated[
+        int | None, typer.Option(help="Concurrent requests per model backend.")
+    ] = None,
+    model_base_url: Annotated[
+        list[str] | None,
+        typer.Option(help="Server for openai/ judges: URL, or LABEL=URL. Repeatable."),
+    ] = None,
+) -> None:
+    """Judge a finished run's debates again with other judges: no debater calls."""
+    from debate.bench.judging import JudgeSettings, judge_study
+
+    try:
+        if limit is not None and limit < 1:
+            raise DebateInputError("--limit: must be at least 1")
+        if concurrency < 1:
+            raise DebateInputError("--concurrency: must be at least 1")
+        if aggregate not in ("mean", "majority"):
+            raise DebateInputError(f"--aggregate: '{aggregate}' is not mean or majority")
+        urls: dict[str, str] = {}
+        for value in model_base_url or []:
+            label, sep, url = value.partition("=")
+            urls[label if sep else ""] = url if sep else value
+        judges = _labelled(judge) or {}
+        options = {} if max_connections is None else {"max_connections": max_connections}
+        settings = JudgeSettings(
+            judge_spec=judge_spec,
+            aggregate=aggregate,
+            resume=resume,
+            limit=limit,
+            concurrency=concurrency,
+            base_urls=urls,
+            model_options=options,
+        )
+        judge_study(run_dir, judges, out, settings, console)
+    except DebateInputError as exc:
+        fail(*exc.lines)

@@ -52,6 +52,9 @@ class Experiment(RunSettings):
     seeds: list[int] = Field(default_factory=lambda: [0])
     bindings: dict[str, str] = Field(default_factory=dict)
     tournament: Tournament | None = None
+    reuse_debates: bool = True
+    """Judges share debates: the first judge's cell generates them, the others judge them
+    again (protocols whose only judge role is the verdict role)."""
 
     @field_validator("judges", "debaters", "scenarios", mode="before")
     @classmethod
@@ -121,7 +124,32 @@ def plan_cells(experiment: Experiment, out: Path) -> list[Cell]:
                                 dir=str(out / "cells" / name),
                             )
                         )
+    if experiment.reuse_debates:
+        _share_debates(cells)
     return cells
+
+
+def _share_debates(cells: list[Cell]) -> None:
+    """Point every judge's cell after the first at the first one's debates, where the
+    protocol's verdict role is its only judge role (so nothing else a judge does shapes
+    the debates except, as recorded, that role's own questions)."""
+    generators: dict[tuple[str, str, str, int], Cell] = {}
+    verdict_roles: dict[str, str | None] = {}
+    for cell in cells:
+        if cell.protocol not in verdict_roles:
+            protocol = load_protocol(cell.protocol).protocol
+            judges = [name for name, role in protocol.roles.items() if role.judge is not None]
+            speakers = any(role.agent is not None for role in protocol.roles.values())
+            only = protocol.verdict is not None and judges == [protocol.verdict] and speakers
+            verdict_roles[cell.protocol] = protocol.verdict if only else None
+        role = verdict_roles[cell.protocol]
+        if role is None:
+            continue
+        key = (cell.protocol, cell.debaters, cell.scenarios, cell.seed)
+        first = generators.setdefault(key, cell)
+        if first is not cell:
+            cell.judged_from = first.dir
+            cell.judge_model = cell.bindings[role]
 
 
 def _record_count(directory: Path) -> int:
@@ -154,6 +182,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run every cell (and the tournament), then write bench.json, report.md and plots."""
     from debate.analysis.plots import write_plots
+    from debate.bench.comparisons import debater_calls, judge_differences, protocol_differences
     from debate.bench.report import cell_metrics, markdown_report
     from debate.core.store import load_run
 
@@ -217,6 +246,11 @@ def run_bench(
         "description": experiment.description,
         "cells": [{k: v for k, v in r.items() if k != "_records"} for r in results],
         "pooled": pooled,
+        "paired": {
+            "judges": judge_differences(results, experiment.resamples),
+            "protocols": protocol_differences(results, experiment.resamples),
+        },
+        "debater_calls": debater_calls(results),
         "tournament": tournament,
     }
     plots = write_plots(result, out / "plots")
@@ -255,10 +289,25 @@ def _pooled(results: list[dict[str, Any]], resamples: int) -> list[dict[str, Any
 
 
 def _print(result: dict[str, Any], console: Console) -> None:
+    from debate.bench.comparisons import paired_table
     from debate.bench.report import cells_table, pooled_table, ratings_table
 
     console.print(pooled_table(result["pooled"], "protocol × judge: judge metrics (95% CI)"))
     if len(result["cells"]) > len(result["pooled"]):
         console.print(cells_table(result["cells"], "cells"))
+    paired = result.get("paired") or {}
+    if paired.get("judges"):
+        title = "judges on the same debates: paired accuracy differences"
+        console.print(paired_table(paired["judges"], ["protocol", "a", "b"], title))
+    if paired.get("protocols"):
+        title = "protocols on the same questions: paired accuracy differences"
+        keys = ["judge", "debaters", "a", "b"]
+        console.print(paired_table(paired["protocols"], keys, title))
+    calls = result.get("debater_calls")
+    if calls:
+        console.print(
+            f"debater calls: {calls['made']} made; {calls['without_reuse']} without shared debates",
+            highlight=False,
+        )
     if result.get("tournament"):
         console.print(ratings_table(result["tournament"]["ratings"], "debater ratings (95% CI)"))

@@ -36,6 +36,7 @@ from debate.analysis.metrics import (
     reliability_bins,
     swap_disagreement,
 )
+from debate.bench.comparisons import comparison_markdown
 from debate.core.record import LABELS
 
 
@@ -335,6 +336,7 @@ def markdown_report(result: dict[str, Any], plots: dict[str, str]) -> str:
                 for name, e in tournament["ratings"].items()
             ],
         )
+    lines += comparison_markdown(result)
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{title}]({path})" for title, path in plots.items()]

@@ -33,15 +33,26 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+@dataclass(frozen=True)
+class PanelSeat:
+    """One member of a judge panel, bound: its label, judge declaration and model."""
+
+    label: str
+    spec: JudgeSpec
+    model: Model
+
+
 @dataclass
 class BoundRole:
-    """A protocol role with its declaration, display name and model."""
+    """A protocol role with its declaration, display name and model (and, for a judge
+    panel, its members' seats)."""
 
     name: str
     speaker: str
     spec: AgentSpec | JudgeSpec
     model: Model
     params: dict[str, Any]
+    seats: list[PanelSeat] = field(default_factory=list)
 
     @property
     def is_judge(self) -> bool:
@@ -327,8 +338,10 @@ class UnitContext:
         config: GenerateConfig,
         kind: str = "speech",
         stream: bool = True,
+        model: Model | None = None,
     ) -> Completion:
-        """Call a role's model, emitting turn events and counting usage."""
+        """Call a role's model (or `model`, a panel member's), emitting turn events and
+        counting usage and calls per role."""
         bound = self.roles[role]
         on_delta = None
         if self.listening:
@@ -341,10 +354,13 @@ class UnitContext:
 
         if self.store_prompts == "all" or kind == "verdict":
             self.sent.append((role, kind, self.round, chat))
-        completion = await bound.model.generate(chat, config, on_delta)
-        counts = self.usage.setdefault(role, {"prompt_tokens": 0, "completion_tokens": 0})
+        completion = await (model or bound.model).generate(chat, config, on_delta)
+        counts = self.usage.get(role)
+        if counts is None:
+            counts = self.usage[role] = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
         counts["prompt_tokens"] += completion.usage.prompt_tokens
         counts["completion_tokens"] += completion.usage.completion_tokens
+        counts["calls"] += 1
         return completion
 
     def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_TOKENS = 1_000_000
 """The largest `max_tokens` a declaration may ask for."""
@@ -51,8 +51,34 @@ class AgentSpec(Declaration):
     best_of: int = Field(default=1, ge=1, le=MAX_BEST_OF)
 
 
+class PanelMember(BaseModel):
+    """One seat of a judge panel: a judge declaration, a model, or both.
+
+    Without `judge` the member uses the panel's own prompts; without `model`, the model
+    bound to the panel's role (`--model judge=...`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: str | None = None
+    model: str | None = None
+    label: str | None = None
+
+
+class PanelSpec(BaseModel):
+    """Several judges giving one verdict: the mean of their probabilities, or a majority
+    vote of their choices (a tie for most votes is recorded and chooses nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[PanelMember] = Field(min_length=2, max_length=32)
+    aggregate: Literal["mean", "majority"] = "mean"
+
+
 class JudgeSpec(Declaration):
-    """A deciding role: how a verdict (or a question, or a check) is asked for and read."""
+    """A deciding role: how a verdict (or a question, or a check) is asked for and read.
+
+    A judge with a `panel` gives verdicts through its members; its own `system` and
+    `instruction` are then optional (members without `judge` use them)."""
 
     system: str
     instruction: str
@@ -67,6 +93,7 @@ class JudgeSpec(Declaration):
     max_tokens: int = Field(default=24, ge=1, le=MAX_TOKENS)
     ask_max_tokens: int = Field(default=120, ge=1, le=MAX_TOKENS)
     temperature: float = Field(default=0.0, ge=0.0)
+    panel: PanelSpec | None = None
 
     @field_validator("parse_pattern")
     @classmethod
@@ -87,6 +114,25 @@ class JudgeSpec(Declaration):
             if len(set(value)) != len(value):
                 raise ValueError("choice labels repeat")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _panel_prompts_optional(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("panel") is not None:
+            return {"system": "", "instruction": "", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _members_have_prompts(self) -> JudgeSpec:
+        panel = self.panel
+        if panel is not None and not (self.system and self.instruction):
+            for number, member in enumerate(panel.members):
+                if member.judge is None:
+                    raise ValueError(
+                        f"panel.members[{number}] names no judge, so the panel needs its own "
+                        "'system' and 'instruction'"
+                    )
+        return self
 
 
 class RoleSpec(BaseModel):

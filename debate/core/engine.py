@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from debate.core.context import BoundRole, UnitContext, derive_seed, display_name
-from debate.core.declarations import Bundle
+from debate.core.context import BoundRole, PanelSeat, UnitContext, derive_seed, display_name
+from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished, UnitStarted
 from debate.core.scenarios import Scenario
 from debate.core.sent import compact_calls, link_verdicts
@@ -162,7 +162,10 @@ class ModelBindings:
         return self._lookup(self.bindings, role, declared) or self.default
 
     def model_for(self, role: str, declared: str) -> Model:
-        name = self.model_string(role, declared)
+        return self.model_named(self.model_string(role, declared), role, declared)
+
+    def model_named(self, name: str, role: str, declared: str) -> Model:
+        """The model `name` on the role's server (a panel member names its own model)."""
         base_url = self._lookup(self.base_urls, role, declared) or self.base_urls.get("")
         key = (name, base_url)
         if key not in self._models:
@@ -253,8 +256,34 @@ class Engine:
                 spec=spec,
                 model=model,
                 params=declared.params,
+                seats=self._panel_seats(name, spec, model),
             )
         return roles
+
+    def _panel_seats(self, role: str, spec: AgentSpec | JudgeSpec, model: Model) -> list[PanelSeat]:
+        """A panel judge's members: each its declaration (or the panel's own prompts) and
+        its model (or the role's)."""
+        if not isinstance(spec, JudgeSpec) or spec.panel is None:
+            return []
+        seats: list[PanelSeat] = []
+        taken: set[str] = set()
+        for number, member in enumerate(spec.panel.members, 1):
+            label = member.label or member.model or member.judge or f"member{number}"
+            if label in taken:
+                label = f"{label}#{number}"
+            taken.add(label)
+            seats.append(
+                PanelSeat(
+                    label=label,
+                    spec=self.bundle.judges[member.judge] if member.judge else spec,
+                    model=(
+                        self.bindings.model_named(member.model, role, spec.name)
+                        if member.model
+                        else model
+                    ),
+                )
+            )
+        return seats
 
     async def run(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
         """Run every plan not already in the store; returns the records made now."""

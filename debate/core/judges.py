@@ -2,11 +2,13 @@
 
 A verdict is a probability for every answer, in the unit's answer order. A reply
 that cannot be read after the retries is kept as an invalid verdict with its raw
-text, and is never counted as correct.
+text, and is never counted as correct. A judge with a panel asks each member and
+aggregates their verdicts (`debate.core.panels`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from dataclasses import replace
@@ -15,8 +17,9 @@ from functools import lru_cache
 from debate.core.context import UnitContext
 from debate.core.declarations import JudgeSpec
 from debate.core.events import VerdictGiven
+from debate.core.panels import panel_verdict, top_choice
 from debate.core.record import Verdict
-from debate.models.base import ChatMessage, GenerateConfig
+from debate.models.base import ChatMessage, GenerateConfig, Model
 
 
 @lru_cache(maxsize=64)
@@ -70,23 +73,68 @@ def parse_verdict(
     return [confidence if i == chosen else rest for i in range(len(labels))]
 
 
-def _chosen(probs: list[float]) -> int | None:
-    best = max(probs)
-    winners = [i for i, p in enumerate(probs) if p == best]
-    return winners[0] if len(winners) == 1 else None
-
-
 async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict:
-    """Ask a judge role for a verdict on the unit so far."""
+    """Ask a judge role (or each member of its panel) for a verdict on the unit so far."""
     bound = ctx.roles[role]
     spec = bound.spec
     assert isinstance(spec, JudgeSpec)
+    if bound.seats and spec.panel is not None:
+        members = await asyncio.gather(
+            *(
+                ask_for_verdict(
+                    ctx,
+                    role,
+                    seat.spec,
+                    final=final,
+                    model=seat.model,
+                    system=ctx.render(role, seat.spec.system),
+                )
+                for seat in bound.seats
+            )
+        )
+        verdict = panel_verdict(
+            members,
+            [(seat.label, seat.spec.name, seat.model.name) for seat in bound.seats],
+            how=spec.panel.aggregate,
+            role=role,
+            round=ctx.round,
+            final=final,
+            at_message=len(ctx.messages),
+        )
+    else:
+        verdict = await ask_for_verdict(ctx, role, spec, final=final)
+    ctx.add_verdict(verdict)
+    ctx.emit(
+        VerdictGiven(
+            ctx.unit_id,
+            ctx.round,
+            role,
+            tuple(verdict.probs) if verdict.probs else None,
+            verdict.valid,
+            final,
+            ctx.scenario.correct_index if final else None,
+        )
+    )
+    return verdict
+
+
+async def ask_for_verdict(
+    ctx: UnitContext,
+    role: str,
+    spec: JudgeSpec,
+    *,
+    final: bool,
+    model: Model | None = None,
+    system: str | None = None,
+) -> Verdict:
+    """One judge's verdict: choice logprobs when the backend gives them, else the parsed
+    reply, with retries; `model` and `system` are a panel member's (default: the role's)."""
     labels = spec.choices or ctx.labels
     instruction = ctx.render(role, spec.instruction)
-    chat = ctx.view(role, instruction)
+    chat = ctx.view(role, instruction, system)
     use_logprobs = spec.method == "logprobs"
     # a backend answered by a person is always given the labels, whatever the method
-    asks_person = getattr(bound.model, "answers_choices", False)
+    asks_person = getattr(model or ctx.roles[role].model, "answers_choices", False)
     config = GenerateConfig(
         max_tokens=spec.max_tokens,
         temperature=spec.temperature,
@@ -96,7 +144,9 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
     )
     raws: list[str] = []
     for attempt in range(1, spec.retries + 2):
-        completion = await ctx.complete(role, chat, config, kind="verdict", stream=False)
+        completion = await ctx.complete(
+            role, chat, config, kind="verdict", stream=False, model=model
+        )
         raws.append(completion.text)
         probs = None
         method = "parse"
@@ -114,47 +164,34 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
             )
             method = "parse"
         if probs is not None:
-            verdict = Verdict(
+            return Verdict(
                 role=role,
                 round=ctx.round,
                 probs=probs,
-                chosen=_chosen(probs),
+                chosen=top_choice(probs),
                 valid=True,
                 method=method,  # type: ignore[arg-type]
                 raw=completion.text,
                 attempts=attempt,
                 final=final,
+                at_message=len(ctx.messages),
                 meta=completion.meta,
             )
-            break
         chat = [
             *chat,
             ChatMessage(role="assistant", content=completion.text or "(no reply)"),
             ChatMessage(role="user", content=ctx.render(role, spec.retry_instruction)),
         ]
         config = replace(config, seed=ctx.next_seed(), choices=None)
-    else:
-        verdict = Verdict(
-            role=role,
-            round=ctx.round,
-            probs=None,
-            chosen=None,
-            valid=False,
-            method="none",
-            raw="\n---\n".join(raws),
-            attempts=spec.retries + 1,
-            final=final,
-        )
-    ctx.add_verdict(verdict)
-    ctx.emit(
-        VerdictGiven(
-            ctx.unit_id,
-            ctx.round,
-            role,
-            tuple(verdict.probs) if verdict.probs else None,
-            verdict.valid,
-            final,
-            ctx.scenario.correct_index if final else None,
-        )
+    return Verdict(
+        role=role,
+        round=ctx.round,
+        probs=None,
+        chosen=None,
+        valid=False,
+        method="none",
+        raw="\n---\n".join(raws),
+        attempts=spec.retries + 1,
+        final=final,
+        at_message=len(ctx.messages),
     )
-    return verdict

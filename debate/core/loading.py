@@ -51,6 +51,27 @@ def load_judge(name: str) -> JudgeSpec:
     return spec
 
 
+def load_panel_members(spec: JudgeSpec, judges: dict[str, JudgeSpec]) -> None:
+    """Add the judge declarations a panel's members name to `judges` (panels don't nest)."""
+    if spec.panel is None:
+        return
+    for number, member in enumerate(spec.panel.members):
+        if member.judge is None or member.judge in judges:
+            continue
+        try:
+            loaded = load_judge(member.judge)
+        except DebateInputError as exc:
+            raise DebateInputError(
+                *(f"judge '{spec.name}': panel.members[{number}]: {line}" for line in exc.lines)
+            ) from exc
+        if loaded.panel is not None:
+            raise DebateInputError(
+                f"judge '{spec.name}': panel.members[{number}].judge: '{member.judge}' is itself "
+                "a panel (panels do not nest)"
+            )
+        judges[member.judge] = loaded
+
+
 def load_protocol(name: str) -> Bundle:
     """Load a protocol by name or path, with its agents, judges and parsed steps."""
     path = library.resolve("protocols", name)
@@ -70,6 +91,7 @@ def load_protocol(name: str) -> Bundle:
                 agents[role.agent] = load_agent(role.agent)
             if role.judge is not None and role.judge not in judges:
                 judges[role.judge] = load_judge(role.judge)
+                load_panel_members(judges[role.judge], judges)
         except DebateInputError as exc:
             problems.extend(
                 f"{path}: roles.{role_name}: {line}" if line.startswith("unknown") else line

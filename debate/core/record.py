@@ -57,19 +57,25 @@ class Message:
 
 
 class Verdict(BaseModel):
-    """A judge's decision. `probs` follow the unit's answer order; invalid ones are kept."""
+    """A judge's decision. `probs` follow the unit's answer order; invalid ones are kept.
+
+    `at_message` is how many messages the judge had seen (where an intermediate verdict
+    sits in the transcript). A panel's verdict has method `panel` and keeps every
+    member's verdict in `panel` (see `debate.core.panels`)."""
 
     role: str
     round: int
     probs: list[float] | None
     chosen: int | None
     valid: bool
-    method: Literal["logprobs", "parse", "human", "none"]
+    method: Literal["logprobs", "parse", "human", "none", "panel"]
     raw: str
     attempts: int = 1
     final: bool = True
     shown: list[int] = Field(default_factory=list)
     """The record's stored calls (`prompts.calls`) whose messages this verdict's judge read."""
+    at_message: int | None = None
+    panel: dict[str, Any] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     """How the verdict was given, when the backend says (a person: annotator, seconds,
     reason); left out of the record when empty."""
@@ -124,7 +130,7 @@ class UnitRecord(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)
     """The model string bound to each role."""
     usage: dict[str, dict[str, int]] = Field(default_factory=dict)
-    """Token counts per role."""
+    """Token counts and model calls (`calls`) per role."""
     prompts: dict[str, Any] = Field(default_factory=dict)
     """The exact messages models were sent: every verdict call (every call with
     `--store-prompts all`), compactly; see `debate.core.sent`. Each verdict's `shown`

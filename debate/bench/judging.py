@@ -1,0 +1,267 @@
+"""`debate judge`: judge a finished run again with other judges, each into its own run directory.
+
+`judge_again` runs one judge (a model string; several, comma-separated, make a panel)
+over a source run's finished units into an ordinary run directory (spec.yaml,
+transcripts.jsonl, summary.json, report.md), resumable like `debate run --resume`.
+`judge_study` does it for every `--judge` and compares the judges on the units all of
+them judged: each judge's accuracy there, and paired differences between judges with
+paired bootstrap CIs (`debate.analysis.paired`), written to `OUT/judges.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from debate.analysis.metrics import accuracy
+from debate.analysis.paired import paired_difference, paired_items, scored, unit_key
+from debate.analysis.report import summarize, write_summary
+from debate.bench.rejudge import (
+    JudgeOnlyBindings,
+    JudgingEngine,
+    Source,
+    judge_bundle,
+    load_source,
+    plan_units_again,
+)
+from debate.core.events import Event, Subscriber, UnitFailed
+from debate.core.store import RunStore, load_run
+from debate.errors import DebateInputError
+
+
+@dataclass
+class JudgeSettings:
+    """How every judge of a study runs (the options `debate run` has for the same)."""
+
+    judge_spec: str | None = None
+    aggregate: str = "mean"
+    resume: bool = False
+    limit: int | None = None
+    concurrency: int = 32
+    base_urls: dict[str, str] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _models(judge: str) -> list[str]:
+    models = [part.strip() for part in judge.split(",") if part.strip()]
+    if not models:
+        raise DebateInputError(f"--judge: '{judge}' names no model")
+    return models
+
+
+def _check_same_study(out: Path, judged_from: dict[str, Any]) -> None:
+    """Refuse to resume a directory that holds another judge's (or source's) verdicts."""
+    path = out / "spec.yaml"
+    if not path.exists():
+        return
+    try:
+        before = (yaml.safe_load(path.read_text("utf-8")) or {}).get("judged_from")
+    except (OSError, yaml.YAMLError, AttributeError):
+        before = None
+    if before != judged_from:
+        raise DebateInputError(
+            f"--out: {out}: holds a run judged from something else ({before or 'a debate run'}); "
+            "choose another --out"
+        )
+
+
+def judge_again(
+    source: Source,
+    judge: str,
+    out: Path,
+    settings: JudgeSettings,
+    *,
+    label: str | None = None,
+    subscribers: Sequence[Subscriber] = (),
+) -> dict[str, Any]:
+    """Judge `source`'s finished units with `judge` into the run directory `out`; the summary."""
+    models = _models(judge)
+    bundle = judge_bundle(
+        source, models, judge_spec=settings.judge_spec, aggregate=settings.aggregate
+    )
+    role = source.verdict_role
+    url = settings.base_urls.get(label or "") or settings.base_urls.get("")
+    bindings = JudgeOnlyBindings(
+        role, models[0], base_urls={role: url} if url else {}, options=settings.model_options
+    )
+    plans = plan_units_again(source, settings.limit)
+    judged_from = {
+        "run": str(source.directory.resolve()),
+        "judge": judge,
+        "judge_spec": settings.judge_spec,
+        "aggregate": settings.aggregate if len(models) > 1 else None,
+    }
+    if settings.resume:
+        _check_same_study(out, judged_from)
+    store = RunStore(out, resume=settings.resume)
+    source_models = source.spec.get("models") or {}
+    store.write_spec(
+        {
+            "protocol": bundle.protocol.name,
+            "seed": source.spec.get("seed", 0),
+            "scenarios": source.spec.get("scenarios"),
+            "n_scenarios": len({plan.scenario.id for plan in plans}),
+            "models": {**source_models, role: judge},
+            "judged_from": judged_from,
+            "options": {"limit": settings.limit, "concurrency": settings.concurrency},
+            "versions": source.spec.get("versions", {}),
+            "command": " ".join(sys.argv),
+            "resolved": bundle.resolved(),
+        }
+    )
+    engine = JudgingEngine(
+        bundle,
+        bindings,
+        store=store,
+        concurrency=settings.concurrency,
+        subscribers=list(subscribers),
+        source=source,
+        judge_model=judge,
+    )
+
+    async def go() -> None:
+        try:
+            await engine.run(plans)
+        finally:
+            await bindings.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        store.close()
+    records, failures = store.records(), store.failures()
+    summary = summarize(
+        records,
+        failures,
+        protocol=bundle.protocol.name,
+        measures=bundle.protocol.summary,
+        extra={"judged_from": judged_from},
+    )
+    write_summary(out, summary)
+    return summary
+
+
+def compare_judges(
+    runs: dict[str, list[dict[str, Any]]], *, resamples: int = 2000
+) -> dict[str, Any]:
+    """Each judge's accuracy on the units every judge scored, and paired differences."""
+    shared: set[str] | None = None
+    for records in runs.values():
+        ids = {str(r["id"]) for r in records if scored(r)}
+        shared = ids if shared is None else shared & ids
+    common = shared or set()
+    judges: dict[str, Any] = {}
+    for label, records in runs.items():
+        kept = [r for r in records if str(r["id"]) in common and scored(r)]
+        judges[label] = accuracy(
+            [bool(r.get("correct")) for r in kept],
+            clusters=[str(r["scenario_id"]) for r in kept],
+            resamples=resamples,
+        ).as_dict()
+    pairs = []
+    for first, second in combinations(runs, 2):
+        items = paired_items(runs[first], runs[second], unit_key)
+        pairs.append({"a": first, "b": second, **paired_difference(items, resamples=resamples)})
+    return {"n_shared_units": len(common), "accuracy": judges, "paired": pairs}
+
+
+def _fmt(estimate: dict[str, Any] | None, signed: bool = False) -> str:
+    if not estimate or estimate.get("value") is None:
+        return "n/a"
+    sign = "+" if signed else ""
+    ci = estimate.get("ci95") or [estimate["value"], estimate["value"]]
+    return f"{estimate['value']:{sign}.3f} [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
+
+
+def comparison_tables(comparison: dict[str, Any]) -> list[Table]:
+    shared = comparison["n_shared_units"]
+    table = Table(title=f"judges on the same {shared} units: accuracy (95% CI)")
+    for header in ("judge", "accuracy", "n"):
+        table.add_column(header, justify="left" if header == "judge" else "right")
+    for label, estimate in comparison["accuracy"].items():
+        table.add_row(label, _fmt(estimate), str(estimate["n"]))
+    tables = [table]
+    if comparison["paired"]:
+        paired = Table(title="paired differences a − b (95% paired bootstrap CI over questions)")
+        for header in ("a", "b", "a − b", "units", "questions", "only a right", "only b right"):
+            paired.add_column(header, justify="left" if header in ("a", "b") else "right")
+        for row in comparison["paired"]:
+            paired.add_row(
+                row["a"],
+                row["b"],
+                _fmt(row["difference"], signed=True),
+                str(row["n"]),
+                str(row["questions"]),
+                str(row["a_better"]),
+                str(row["b_better"]),
+            )
+        tables.append(paired)
+    return tables
+
+
+def _failure_printer(console: Console, label: str) -> Subscriber:
+    def on_event(event: Event) -> None:
+        if isinstance(event, UnitFailed):
+            console.print(f"  {label}: unit {event.unit} failed: {event.error}", markup=False)
+
+    return on_event
+
+
+def judge_study(
+    source_dir: Path,
+    judges: dict[str, str],
+    out: Path,
+    settings: JudgeSettings,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Judge a run again with every judge (label -> model string) into `out/<label>/`,
+    then compare them on the units all of them judged (`out/judges.json`)."""
+    import json
+
+    source = load_source(source_dir)
+    if not judges:
+        raise DebateInputError("--judge: give at least one judge model")
+    out.mkdir(parents=True, exist_ok=True)
+    summaries: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for label, judge in judges.items():
+        directory = out / label
+        if console is not None:
+            console.print(f"judge {label} ({judge}) -> {directory}", markup=False, highlight=False)
+        subscribers = [_failure_printer(console, label)] if console is not None else []
+        summaries[label] = judge_again(
+            source, judge, directory, settings, label=label, subscribers=subscribers
+        )
+        runs[label] = load_run(directory)[0]
+    comparison = compare_judges(runs)
+    result = {
+        "source": str(source.directory.resolve()),
+        "judges": {
+            label: {
+                "model": judges[label],
+                "dir": str(out / label),
+                "judge_accuracy": summaries[label].get("judge_accuracy"),
+                "n_units": summaries[label].get("n_units"),
+                "n_invalid": summaries[label].get("n_invalid"),
+                "n_failed": summaries[label].get("n_failed"),
+                "calls": summaries[label].get("usage", {}).get("calls", 0),
+            }
+            for label in judges
+        },
+        **comparison,
+    }
+    (out / "judges.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    if console is not None:
+        for table in comparison_tables(comparison):
+            console.print(table)
+        console.print(f"judges: {out / 'judges.json'}", markup=False, highlight=False)
+    return result
