@@ -337,3 +337,53 @@ def test_bench_with_the_embedded_model_as_judge(tmp_path: Path) -> None:
     (cell,) = result["cells"]
     assert cell["metrics"]["accuracy"]["n"] == 2
     assert cell["metrics"]["invalid_rate"]["value"] is not None
+
+
+def test_judges_share_debates_generated_once(tmp_path: Path) -> None:
+    experiment = tmp_path / "three-judges.yaml"
+    experiment.write_text(
+        "protocols: [debate, direct-qa]\n"
+        "judges: [scripted/j1, scripted/j2, scripted/j3]\n"
+        "limit: 2\n"
+    )
+    out = tmp_path / "shared"
+    done = run_cli("bench", str(experiment), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "bench.json").read_text())
+    debate_cells = [c for c in result["cells"] if c["protocol"] == "debate"]
+    first, *others = debate_cells
+    assert first["judged_from"] is None and len(others) == 2
+    runs = {c["judge"]: [json.loads(x) for x in (Path(c["dir"]) / "transcripts.jsonl")
+                         .read_text().splitlines()] for c in debate_cells}  # fmt: skip
+    made = {r["id"]: r["messages"] for r in runs["scripted-j1"]}
+    for cell in others:
+        assert cell["judged_from"] == first["dir"] and cell["judge_model"].startswith("scripted/")
+        for record in runs[cell["judge"]]:
+            assert record["messages"] == made[record["id"]]  # the same debates
+            assert set(record["usage"]) == {"judge"}  # no debater call
+    # 2 questions x 2 orders x 6 speeches, once instead of once per judge
+    assert result["debater_calls"] == {"made": 24, "without_reuse": 72}
+    pairs = {(p["protocol"], p["a"], p["b"]): p for p in result["paired"]["judges"]}
+    assert len(pairs) == 6 and pairs[("debate", "scripted-j1", "scripted-j2")]["n"] == 4
+    row = pairs[("debate", "scripted-j1", "scripted-j3")]
+    accuracy = {j: sum(bool(r["correct"]) for r in rs) / 4 for j, rs in runs.items()}
+    assert row["difference"]["value"] == pytest.approx(accuracy["scripted-j1"]
+                                                       - accuracy["scripted-j3"])  # fmt: skip
+    protocols = result["paired"]["protocols"]
+    assert {(p["judge"], p["a"], p["b"]) for p in protocols} == {
+        (j, "debate", "direct-qa") for j in ("scripted-j1", "scripted-j2", "scripted-j3")
+    }
+    report = (out / "report.md").read_text()
+    assert "## Judges on the same debates (paired)" in report
+    assert "Debater calls: 24 made by this benchmark; 72 if" in report
+    resumed = run_cli("bench", str(experiment), "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "bench.json").read_text())["debater_calls"]["made"] == 24
+
+    experiment.write_text(experiment.read_text() + "reuse_debates: false\n")
+    apart = tmp_path / "apart"
+    done = run_cli("bench", str(experiment), "--out", str(apart))
+    assert done.returncode == 0, done.stderr
+    separate = json.loads((apart / "bench.json").read_text())
+    assert all(c["judged_from"] is None for c in separate["cells"])
+    assert separate["debater_calls"] == {"made": 72, "without_reuse": 72}
