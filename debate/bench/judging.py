@@ -49,6 +49,8 @@ class JudgeSettings:
     concurrency: int = 32
     base_urls: dict[str, str] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Options only one backend takes, by model-string prefix (as `debate run` passes)."""
 
 
 def _models(judge: str) -> list[str]:
@@ -91,7 +93,11 @@ def judge_again(
     role = source.verdict_role
     url = settings.base_urls.get(label or "") or settings.base_urls.get("")
     bindings = JudgeOnlyBindings(
-        role, models[0], base_urls={role: url} if url else {}, options=settings.model_options
+        role,
+        models[0],
+        base_urls={role: url} if url else {},
+        options=settings.model_options,
+        backend_options=settings.backend_options,
     )
     plans = plan_units_again(source, settings.limit)
     judged_from = {
