@@ -285,3 +285,14 @@ def test_two_judges_on_a_real_server_make_no_debater_calls(
     }
     assert "judges on the same 4 units" in judged.stdout
     assert os.path.exists(out / "echo" / "summary.json")
+
+
+def test_a_malformed_record_is_one_line(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    done = run_cli("run", "direct-qa", "--model", "scripted", "--limit", "1", "--out", str(src))
+    assert done.returncode == 0, done.stderr
+    lines = (src / "transcripts.jsonl").read_text().splitlines()
+    (src / "transcripts.jsonl").write_text(lines[0] + "\n" + json.dumps({"id": "x"}) + "\n")
+    failed = run_cli("judge", str(src), "--judge", "scripted", "--out", str(tmp_path / "j"))
+    assert failed.returncode == 2 and "line 2: missing 'scenario_id'" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1

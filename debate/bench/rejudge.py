@@ -118,6 +118,11 @@ def load_source(directory: Path) -> Source:
     records = list(read_jsonl(directory / TRANSCRIPTS))
     if not records:
         raise DebateInputError(f"{directory}: no finished units to judge")
+    for number, record in enumerate(records, 1):
+        missing = [key for key in ("id", "scenario_id", "messages") if key not in record]
+        if missing or not isinstance(record.get("messages"), list):
+            what = f"missing '{missing[0]}'" if missing else "'messages' is not a list"
+            raise DebateInputError(f"{directory / TRANSCRIPTS}: line {number}: {what}")
     return Source(directory=directory, spec=spec, bundle=bundle, records=records)
 
 
