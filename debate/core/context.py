@@ -19,6 +19,7 @@ from typing import Any
 
 from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
 from debate.core.events import Event, TextDelta, TurnFinished, TurnStarted
+from debate.core.panels import PanelSeat
 from debate.core.quotes import check_quotes, shown_to_judge
 from debate.core.record import LABELS, Message, Verdict
 from debate.core.scenarios import Scenario
@@ -31,15 +32,6 @@ from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
 def derive_seed(*parts: object) -> int:
     digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-@dataclass(frozen=True)
-class PanelSeat:
-    """One member of a judge panel, bound: its label, judge declaration and model."""
-
-    label: str
-    spec: JudgeSpec
-    model: Model
 
 
 @dataclass

@@ -17,11 +17,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from debate.core.context import BoundRole, PanelSeat, UnitContext, derive_seed, display_name
-from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
+from debate.core.context import BoundRole, UnitContext, derive_seed, display_name
+from debate.core.declarations import Bundle
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished, UnitStarted
+from debate.core.panels import panel_seats
 from debate.core.scenarios import Scenario
 from debate.core.sent import compact_calls, link_verdicts
 from debate.core.steps import count_rounds, run_steps
@@ -256,34 +258,14 @@ class Engine:
                 spec=spec,
                 model=model,
                 params=declared.params,
-                seats=self._panel_seats(name, spec, model),
+                seats=panel_seats(
+                    spec,
+                    self.bundle.judges,
+                    model,
+                    partial(self.bindings.model_named, role=name, declared=spec.name),
+                ),
             )
         return roles
-
-    def _panel_seats(self, role: str, spec: AgentSpec | JudgeSpec, model: Model) -> list[PanelSeat]:
-        """A panel judge's members: each its declaration (or the panel's own prompts) and
-        its model (or the role's)."""
-        if not isinstance(spec, JudgeSpec) or spec.panel is None:
-            return []
-        seats: list[PanelSeat] = []
-        taken: set[str] = set()
-        for number, member in enumerate(spec.panel.members, 1):
-            label = member.label or member.model or member.judge or f"member{number}"
-            if label in taken:
-                label = f"{label}#{number}"
-            taken.add(label)
-            seats.append(
-                PanelSeat(
-                    label=label,
-                    spec=self.bundle.judges[member.judge] if member.judge else spec,
-                    model=(
-                        self.bindings.model_named(member.model, role, spec.name)
-                        if member.model
-                        else model
-                    ),
-                )
-            )
-        return seats
 
     async def run(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
         """Run every plan not already in the store; returns the records made now."""

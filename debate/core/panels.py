@@ -17,10 +17,49 @@ declaration and model, next to the panel's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from debate.core.declarations import AgentSpec, JudgeSpec
 from debate.core.record import Verdict
+from debate.models.base import Model
+
+
+@dataclass(frozen=True)
+class PanelSeat:
+    """One member of a judge panel, bound: its label, judge declaration and model."""
+
+    label: str
+    spec: JudgeSpec
+    model: Model
+
+
+def panel_seats(
+    spec: AgentSpec | JudgeSpec,
+    judges: dict[str, JudgeSpec],
+    model: Model,
+    model_named: Callable[[str], Model],
+) -> list[PanelSeat]:
+    """A panel judge's members, bound: each its declaration (else the panel's own prompts)
+    and its model (`model_named(string)`, else the role's `model`); [] for other roles."""
+    if not isinstance(spec, JudgeSpec) or spec.panel is None:
+        return []
+    seats: list[PanelSeat] = []
+    taken: set[str] = set()
+    for number, member in enumerate(spec.panel.members, 1):
+        label = member.label or member.model or member.judge or f"member{number}"
+        if label in taken:
+            label = f"{label}#{number}"
+        taken.add(label)
+        seats.append(
+            PanelSeat(
+                label=label,
+                spec=judges[member.judge] if member.judge else spec,
+                model=model_named(member.model) if member.model else model,
+            )
+        )
+    return seats
 
 
 def top_choice(probs: Sequence[float]) -> int | None:
