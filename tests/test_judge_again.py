@@ -212,7 +212,12 @@ def test_cli_limit_resume_report_and_errors(tmp_path: Path) -> None:
     assert len(load_run(out / "scripted-j1")[0]) == 2  # one question, both orders
     again = run_cli(*args)
     assert again.returncode == 2 and "--resume" in again.stderr
-    resumed = run_cli(*args, "--resume")
+    same = run_cli(*args, "--limit", "1", "--resume")
+    assert same.returncode == 0, same.stderr
+    assert len(load_run(out / "scripted-j1")[0]) == 2
+    more = run_cli(*args, "--resume")  # more units: another experiment, as in `debate run`
+    assert more.returncode == 2 and "units differ" in more.stderr
+    resumed = run_cli(*args, "--resume", "--force")
     assert resumed.returncode == 0, resumed.stderr
     for label in ("scripted-j1", "p"):
         records = load_run(out / label)[0]

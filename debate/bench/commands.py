@@ -178,6 +178,9 @@ def judge_command(
         int | None, typer.Option(help="Only the units of the run's first N scenarios.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the judges' runs in --out.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="With --resume: continue although the units or judge changed.")
+    ] = False,
     concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
     max_connections: Annotated[
         int | None, typer.Option(help="Concurrent requests per model backend.")
@@ -207,6 +210,7 @@ def judge_command(
             judge_spec=judge_spec,
             aggregate=aggregate,
             resume=resume,
+            force=force,
             limit=limit,
             concurrency=concurrency,
             base_urls=urls,

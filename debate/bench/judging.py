@@ -34,6 +34,7 @@ from debate.bench.rejudge import (
     plan_units_again,
 )
 from debate.core.events import Event, Subscriber, UnitFailed
+from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
 from debate.core.store import RunStore, load_run
 from debate.errors import DebateInputError
 
@@ -45,6 +46,7 @@ class JudgeSettings:
     judge_spec: str | None = None
     aggregate: str = "mean"
     resume: bool = False
+    force: bool = False
     limit: int | None = None
     concurrency: int = 32
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -106,23 +108,37 @@ def judge_again(
         "judge_spec": settings.judge_spec,
         "aggregate": settings.aggregate if len(models) > 1 else None,
     }
+    models_now = {**(source.spec.get("models") or {}), role: judge}
+    fingerprint = experiment_fingerprint(
+        bundle,
+        [plan.scenario for plan in plans],
+        [(plan.id, plan.seed) for plan in plans],
+        int(source.spec.get("seed", 0)),
+        models_now,
+    )
+    differs: list[str] = []
     if settings.resume:
         _check_same_study(out, judged_from)
+        differs = check_resume(out, fingerprint, force=settings.force)
     store = RunStore(out, resume=settings.resume)
-    source_models = source.spec.get("models") or {}
-    store.write_spec(
+    write_run_spec(
+        out,
         {
             "protocol": bundle.protocol.name,
+            "fingerprint": fingerprint,
             "seed": source.spec.get("seed", 0),
             "scenarios": source.spec.get("scenarios"),
             "n_scenarios": len({plan.scenario.id for plan in plans}),
-            "models": {**source_models, role: judge},
+            "models": models_now,
             "judged_from": judged_from,
             "options": {"limit": settings.limit, "concurrency": settings.concurrency},
             "versions": source.spec.get("versions", {}),
             "command": " ".join(sys.argv),
             "resolved": bundle.resolved(),
-        }
+        },
+        resume=settings.resume,
+        differs=differs,
+        bindings={"models": models_now, "base_urls": {role: url} if url else {}},
     )
     engine = JudgingEngine(
         bundle,
