@@ -196,7 +196,7 @@ class HumanModel:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # started on the first request instead
-        self._starting = loop.create_task(self.start())
+        self._starting = loop.create_task(self._serve())
 
     # ----- the page's side ----------------------------------------------------------------
 
@@ -264,8 +264,12 @@ class HumanModel:
     # ----- the engine's side --------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._server is not None:
-            return
+        """Serve the page (once; every caller waits for the same start)."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._serve())
+        await self._starting
+
+    async def _serve(self) -> None:
         from debate.models.human_server import serve
 
         self._server, self.url = await serve(self, self.port)
@@ -289,9 +293,7 @@ class HumanModel:
         if entry is not None:
             self.replayed += 1
         else:
-            if self._starting is None:
-                self._starting = asyncio.get_running_loop().create_task(self.start())
-            await self._starting
+            await self.start()
             self._numbers += 1
             request = Request(
                 number=self._numbers,
