@@ -1,8 +1,9 @@
 """The stable import path of the reward API (`debate.rewards.DebateReward` and friends).
 
 The code lives in the `debate.rl` package; this module re-exports its public names so
-trainer configs that name `debate.rewards` keep working. verl's recipe may point its
-`custom_reward_function.path` at this file and name `verl_compute_score`.
+trainer configs that name `debate.rewards` keep working. verl's recipe points its
+`custom_reward_function.path` at this module (`pkg://debate.rewards`) or its file and
+names `verl_compute_score`, `verl_compute_score_async` or `verl_compute_score_batch`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from debate.rl.reward import (
     unit_reward,
 )
 from debate.rl.trl_reward import AsyncDebateReward, DebateReward, correctness_reward
-from debate.rl.verl import verl_compute_score
+from debate.rl.verl import (
+    verl_compute_score,
+    verl_compute_score_async,
+    verl_compute_score_batch,
+)
 
 __all__ = [
     "MODES",
@@ -37,4 +42,6 @@ __all__ = [
     "mix",
     "unit_reward",
     "verl_compute_score",
+    "verl_compute_score_async",
+    "verl_compute_score_batch",
 ]

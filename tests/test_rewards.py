@@ -256,6 +256,39 @@ def test_trl_sync_reward_standard_and_conversational_formats() -> None:
     reward.close()
 
 
+def test_trl_rows_without_an_alternative_get_none_and_are_counted() -> None:
+    metrics: dict[str, list[float]] = {}
+    extra: dict[str, list[Any]] = {}
+
+    def log_metric(name: str, value: float) -> None:
+        metrics.setdefault(name, []).append(value)
+
+    reward = AsyncDebateReward(
+        judge="scripted/judge",
+        debater="scripted/debater",
+        lam=0.5,
+        model_options={"responder": judge_preferring("Paris", 0.9)},
+    )
+    columns = {
+        "question": ["Capital of France?", "2 + 2?", "Capital of France?"],
+        "alternative": ["London", None, ""],  # a mixed dataset: rows for other rewards
+        "gold": [["Paris"], ["4"], ["Paris"]],
+        "log_metric": log_metric,
+        "log_extra": lambda name, values: extra.__setitem__(name, values),
+    }
+    rewards = asyncio.run(reward(["q"] * 3, ["Paris", "4", "Paris"], **columns))
+    assert rewards == [pytest.approx(0.5 * 1 + 0.5 * 1), None, None]
+    assert metrics["debate/no_alternative"] == [2.0]
+    assert metrics["debate/r_debate"] == [1.0] and metrics["debate/r_env"] == [1.0]
+    assert metrics["debate/invalid"] == [0.0] and metrics["debate/judged"] == [2.0]
+    assert extra["r_debate"] == [1.0, None, None] and extra["r_env"] == [1.0, None, None]
+    nothing = asyncio.run(reward(["q"], ["4"], alternative=[None], log_metric=log_metric))
+    assert nothing == [None] and metrics["debate/no_alternative"][-1] == 1.0
+    # with λ = 0 no debate is wanted, so a row without an alternative still gets r_env
+    env_only = AsyncDebateReward(judge="scripted", debater="scripted", lam=0.0)
+    assert asyncio.run(env_only(["q"], ["4"], alternative=[None], gold=[["4"]])) == [1.0]
+
+
 def test_trl_async_reward() -> None:
     reward = AsyncDebateReward(
         judge="scripted/judge",

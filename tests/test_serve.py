@@ -1,79 +1,35 @@
 """The reward server: a real `debate serve-reward` subprocess on a free loopback port.
 
 Checks the OpenRLHF schema, label forms, concurrent clients, bad requests (4xx with a
-reason, the server keeps serving), verl's `compute_score` through the server and locally.
+reason, the server keeps serving), and verl's entry points through the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from conftest import DEBATE
+from reward_server import call, reward_server
 
-from debate.rewards import verl_compute_score
+from debate.rewards import (
+    verl_compute_score,
+    verl_compute_score_async,
+    verl_compute_score_batch,
+)
 from debate.rl.server import BadRequest, parse_request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def call(url: str, body: bytes | None = None, method: str = "POST") -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        text = error.read()
-        try:
-            return error.code, json.loads(text)
-        except json.JSONDecodeError:
-            return error.code, text.decode()
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [DEBATE, "serve-reward", "--judge", "scripted", "--debater", "scripted"]
-        + ["--lambda", "0.5", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            status, _ = call(url + "/health", method="GET")
-            if status == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {process.communicate()[0][-2000:]}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with reward_server("--judge", "scripted", "--debater", "scripted", "--lambda", "0.5") as url:
+        yield url
 
 
 def body(queries: list[str], prompts: list[str], labels: list[Any]) -> bytes:
@@ -96,8 +52,12 @@ def test_get_reward_schema(server: str) -> None:
     ]
     status, reply = call(server + "/get_reward", body(queries, prompts, labels))
     assert status == 200, reply
-    assert set(reply) == {"rewards", "scores", "extra_logs"}
-    assert len(reply["rewards"]) == 3 and reply["scores"] == reply["rewards"]
+    assert set(reply) == {"rewards", "scores", "alternatives", "extra_logs"}
+    assert len(reply["rewards"]) == 3
+    assert reply["alternatives"] == ["London", "Rome", "Atlantic"]
+    # λ = 0.5, zero_sum: r lies in [-0.5, 1]; scores map it affinely onto [0, 1]
+    assert reply["scores"] == [pytest.approx((r + 0.5) / 1.5) for r in reply["rewards"]]
+    assert all(0.0 <= s <= 1.0 for s in reply["scores"])
     logs = reply["extra_logs"]
     assert {"r_debate", "r_env", "invalid", "win_rate", "invalid_rate"} <= set(logs)
     # zero_sum debate rewards average two orders; λ = 0.5 mixes in correctness
@@ -128,7 +88,8 @@ def test_concurrent_clients(server: str) -> None:
         (b'{"prompts": ["a"]}', "query: expected a list of strings"),
         (b'{"query": "a"}', "query: expected a list of strings"),
         (b'{"query": ["a", "b"], "prompts": ["a"]}', "prompts: 1 items but query has 2"),
-        (b'{"query": ["a"], "labels": [3]}', "labels[0]: expected a string or an object"),
+        (b'{"query": ["a"], "labels": [true]}', "labels[0]: expected a string, a list"),
+        (b'{"query": ["a"], "labels": [[1, [2]]]}', "labels[0]: expected a string or a list"),
         (b'{"query": ["a"], "labels": [{"gold": 1}]}', "labels[0].gold"),
         (b'{"query": ["a"], "labels": [{"colour": "x"}]}', "unknown key 'colour'"),
         (b'{"query": ["a"]}', "alternative: missing"),
@@ -150,28 +111,24 @@ def test_wrong_method_and_path(server: str) -> None:
     assert call(server + "/health", method="GET")[0] == 200
 
 
-def test_verl_compute_score_through_the_server(server: str) -> None:
-    score = verl_compute_score(
-        "truthfulqa",
-        "Paris",
-        {"gold": "Paris", "alternative": "London"},
-        {"question": "Capital of France?", "reward_url": server},
+def test_verl_entry_points_through_the_server(server: str) -> None:
+    info = {"question": "Capital of France?", "reward_url": server}
+    label = {"gold": "Paris", "alternative": "London"}
+    one = verl_compute_score("truthfulqa", "Paris", label, info)
+    assert set(one) == {"score", "r_debate", "r_env", "invalid", "alternative"}
+    assert one["alternative"] == "London" and one["r_env"] == 1.0
+    assert one["score"] == pytest.approx(0.5 + 0.5 * one["r_debate"])  # λ = 0.5
+    info_with_alternative = {**info, "alternative": "London"}
+    batch = verl_compute_score_batch(
+        data_sources=["qa", "qa"],
+        solution_strs=["Paris", "Lyon"],
+        ground_truths=[["Paris", "Paris, France"], "Paris"],
+        extra_infos=[info_with_alternative] * 2,
     )
-    assert score in (0.0, 0.25, 0.5, 0.75, 1.0)  # λ = 0.5, correct answer: 0.5 + 0.5 · r_debate
-
-
-def test_verl_compute_score_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DEBATE_REWARD_URL", raising=False)
-    monkeypatch.setenv("DEBATE_REWARD_JUDGE", "scripted/invalid")
-    monkeypatch.setenv("DEBATE_REWARD_DEBATER", "scripted")
-    monkeypatch.setenv("DEBATE_REWARD_LAMBDA", "0.5")
-    monkeypatch.setenv("DEBATE_REWARD_ALTERNATIVE", "fixed:I do not know")
-    from debate.rl import verl
-
-    monkeypatch.setattr(verl, "_LOCAL", {})
-    right = verl_compute_score("qa", "Paris.", "Paris", {"question": "Capital of France?"})
-    wrong = verl_compute_score("qa", "Lyon", "Paris", {"question": "Capital of France?"})
-    assert (right, wrong) == (0.5, 0.0)  # the invalid judge makes every debate a tie
+    assert [b["r_env"] for b in batch] == [1.0, 0.0]
+    assert [b["alternative"] for b in batch] == ["London", "London"]
+    awaited = asyncio.run(verl_compute_score_async("qa", "Lyon", label, info))
+    assert awaited["r_env"] == 0.0 and awaited["score"] == pytest.approx(0.5 * awaited["r_debate"])
 
 
 def test_port_in_use_is_one_line() -> None:

@@ -3,7 +3,8 @@
 - `debate export prefs RUN_DIR --out prefs.jsonl [--balanced/--no-balanced] [--format jsonl|hf]`
 - `debate show-tree RUN_DIR --unit ID [--png FILE]`
 - `debate pbt-eval RUN_DIR [--json]`: the flipflop / pbt-balanced / team-debate report.
-- `debate train dpo --data prefs.jsonl --model MODEL --out DIR [--lora]`
+- `debate train dpo --data prefs.jsonl --model MODEL --out DIR [--lora]
+  [--report-to none|tensorboard|wandb|trackio]`
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ def train_dpo_command(
     batch_size: Annotated[int, typer.Option(help="Per-device batch size.")] = 2,
     max_length: Annotated[int, typer.Option(help="Max tokens of prompt + reply.")] = 1024,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    report_to: Annotated[
+        str, typer.Option(help="Training log: none, tensorboard (OUT/tensorboard), wandb, trackio.")
+    ] = "none",
 ) -> None:
     """Direct preference optimisation with TRL's DPOTrainer on exported preference rows."""
     from debate.pbt.dpo import DPOOptions, train_dpo
@@ -135,6 +139,7 @@ def train_dpo_command(
                 batch_size=batch_size,
                 max_length=max_length,
                 seed=seed,
+                report_to=report_to,
             )
         )
     except ImportError as exc:

@@ -43,6 +43,7 @@ class DPOOptions:
     seed: int = 0
     lora_r: int = 16
     lora_alpha: int = 32
+    report_to: str = "none"
 
 
 def model_path(model: str) -> Path:
@@ -92,6 +93,9 @@ def _preference_columns(dataset: Any) -> Any:
 
 def train_dpo(options: DPOOptions) -> dict[str, Any]:
     """Train with DPO; returns the final training metrics and where the model went."""
+    from debate.models.training_logs import check_report_to, point_tensorboard
+
+    check_report_to(options.report_to)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -146,7 +150,7 @@ def train_dpo(options: DPOOptions) -> dict[str, Any]:
         logging_steps=1,
         save_strategy="no",
         eval_strategy="no",
-        report_to="none",
+        report_to=options.report_to,
         seed=options.seed,
         dataloader_num_workers=0,
     )
@@ -158,6 +162,7 @@ def train_dpo(options: DPOOptions) -> dict[str, Any]:
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    point_tensorboard(trainer, options.out / "tensorboard")
     result = trainer.train()
     metrics: dict[str, Any] = dict(result.metrics)
     if evaluation is not None:

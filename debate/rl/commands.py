@@ -2,10 +2,11 @@
 
 - `debate serve-reward [--protocol debate] --judge MODEL --debater MODEL [--reward zero_sum]
   [--lambda 1.0] [--labels alternative|gold] [--alternative other|fixed:TEXT|baseline:MODEL]
-  [--host 127.0.0.1] [--port 5000] [--workers 1]`
+  [--host 127.0.0.1] [--port 5000] [--workers 1] [--tokenizer DIR] [--store DIR]`
 - `debate train grpo --policy MODEL --scenarios S --judge MODEL --debater MODEL
   [--lambda 0.5] [--reward zero_sum] --out DIR [--steps N] [--batch-size N]
-  [--generations N] [--learning-rate X] [--config KEY=VALUE ...]`
+  [--generations N] [--learning-rate X] [--config KEY=VALUE ...]
+  [--report-to none|tensorboard|wandb|trackio]`
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ ModeOption = Annotated[str, typer.Option("--reward", help="zero_sum, prob_diff o
 AlternativeOption = Annotated[
     str,
     typer.Option(help="other (from the data), fixed:TEXT, or baseline:MODEL (its answer)."),
+]
+ReportToOption = Annotated[
+    str,
+    typer.Option(
+        help="Training log: none, tensorboard (DIR/tensorboard), wandb or trackio.",
+    ),
 ]
 SpeechTokensOption = Annotated[
     int | None, typer.Option(help="Cap every argument at N tokens (cheaper debates).")
@@ -75,6 +82,10 @@ def serve_reward(
     store: Annotated[
         Path | None, typer.Option(help="Keep every judged debate in this run directory.")
     ] = None,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="The policy's tokenizer folder: strip exactly its special tokens."),
+    ] = None,
 ) -> None:
     """Serve debate rewards over HTTP: POST /get_reward (OpenRLHF schema), GET /health."""
     from debate.rl.server import serve
@@ -92,7 +103,14 @@ def serve_reward(
             seed=seed,
             store=store,
         )
-        serve(settings, host=host, port=port, label_kind=labels, workers=workers)
+        serve(
+            settings,
+            host=host,
+            port=port,
+            label_kind=labels,
+            workers=workers,
+            tokenizer=str(tokenizer) if tokenizer else None,
+        )
     except DebateInputError as exc:
         fail(*exc.lines)
     except OSError as exc:  # e.g. the port is taken
@@ -146,6 +164,7 @@ def train_grpo_command(
     keep_debates: Annotated[
         bool, typer.Option(help="Keep every judged debate in DIR/debates (a run directory).")
     ] = False,
+    report_to: ReportToOption = "none",
 ) -> None:
     """Train a policy with TRL GRPO on the debate reward mixed with correctness."""
     try:
@@ -184,6 +203,7 @@ def train_grpo_command(
             max_completion_length=max_completion_length,
             seed=seed,
             config=_config_values(config or []),
+            report_to=report_to,
         )
         summary = train_grpo(options)
     except DebateInputError as exc:

@@ -6,8 +6,9 @@ scenario's other answer, `gold`, `incorrect`, `story`). `train_grpo(options)` tr
 with `GRPOTrainer(reward_funcs=[AsyncDebateReward(...)])` (the environment reward is
 mixed in by λ inside it), on the GPU when there is one and on the CPU otherwise, and
 writes `DIR/policy/` (the trained model and tokenizer), `DIR/metrics.jsonl` (TRL's
-log, one line per logging step, with the debate win and invalid rates) and
-`DIR/summary.json` (settings, steps, wall time, steps/s).
+log, one line per logging step, with the debate reward's parts and rates) and
+`DIR/summary.json` (settings, steps, wall time, steps/s). `report_to` sends the same
+log to TensorBoard (event files in `DIR/tensorboard/`), Weights & Biases or Trackio.
 
 TRL, datasets and torch are imported inside the functions: `import debate` never needs them.
 """
@@ -91,6 +92,7 @@ class GrpoOptions:
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
+    report_to: str = "none"
 
 
 def policy_path(policy: str) -> str:
@@ -132,7 +134,7 @@ def grpo_config(options: GrpoOptions) -> Any:
         "max_completion_length": options.max_completion_length,
         "logging_steps": 1,
         "save_strategy": "no",
-        "report_to": "none",
+        "report_to": options.report_to,
         "seed": options.seed,
         "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(),
@@ -145,9 +147,11 @@ def grpo_config(options: GrpoOptions) -> Any:
 def train_grpo(options: GrpoOptions) -> dict[str, Any]:
     """Train, save the policy and the metrics log; returns the summary written."""
     from debate.core.scenarios import load_scenarios
+    from debate.models.training_logs import check_report_to, point_tensorboard
     from debate.rl.trl_reward import AsyncDebateReward
 
-    path = policy_path(options.policy)  # input errors first, before the heavy imports
+    check_report_to(options.report_to)  # input errors first, before the heavy imports
+    path = policy_path(options.policy)
     scenarios = load_scenarios(options.scenarios)
     if options.limit is not None:
         scenarios = scenarios[: options.limit]
@@ -183,6 +187,7 @@ def train_grpo(options: GrpoOptions) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=[StepClock()],
     )
+    point_tensorboard(trainer, options.out / "tensorboard")
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
@@ -205,6 +210,7 @@ def train_grpo(options: GrpoOptions) -> dict[str, Any]:
         "step_seconds": [round(s, 3) for s in step_seconds],
         "device": str(trainer.accelerator.device),
         "out": str(out / "policy"),
+        "report_to": options.report_to,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

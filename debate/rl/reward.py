@@ -87,6 +87,22 @@ def mix(r_env: float, r_debate: float, lam: float) -> float:
     return (1.0 - lam) * r_env + lam * r_debate
 
 
+def reward_bounds(mode: str, lam: float) -> tuple[float, float]:
+    """The least and the greatest mixed reward, for an environment reward in [0, 1]."""
+    low, high = (math.log(LOG_FLOOR), 0.0) if mode == "log_score" else (-1.0, 1.0)
+    return lam * low, (1.0 - lam) + lam * high
+
+
+def unit_score(reward: float, mode: str, lam: float) -> float:
+    """The reward mapped affinely onto [0, 1] by its bounds (clipped, for a custom r_env).
+
+    Affine, so it keeps every order and difference of the rewards; e.g. zero_sum with
+    lam = 1 gives (r + 1) / 2, and a tie scores 0.5.
+    """
+    low, high = reward_bounds(mode, lam)
+    return min(1.0, max(0.0, (reward - low) / (high - low)))
+
+
 # ---------------------------------------------------------------- running the debates
 
 
@@ -136,6 +152,13 @@ class ItemResult:
     debated: bool
     alternative: str
 
+    @property
+    def invalid(self) -> float:
+        """The share of this item's judged orders whose verdict was invalid (0 without any)."""
+        return (
+            sum(not order.valid for order in self.orders) / len(self.orders) if self.orders else 0.0
+        )
+
 
 @dataclass
 class RewardBatch:
@@ -172,8 +195,8 @@ class RewardBatch:
         return {
             "debate/win_rate": self.win_rate,
             "debate/invalid_rate": self.invalid_rate,
-            "debate/reward": sum(r.r_debate for r in self.results) / count,
-            "env/reward": sum(r.r_env for r in self.results) / count,
+            "debate/r_debate": sum(r.r_debate for r in self.results) / count,
+            "debate/r_env": sum(r.r_env for r in self.results) / count,
             "debate/judged": float(self.units),
             "debate/invalid": float(self.invalid),
         }
@@ -239,11 +262,15 @@ class DebateRewarder:
         self._store: Any = None
         self._batches = itertools.count()
 
+    def lacks_alternative(self, item: RewardItem) -> bool:
+        """True when a debate reward is wanted but `item` has no alternative to debate."""
+        return self._kind == "other" and self.settings.lam > 0.0 and item.alternative is None
+
     async def _alternatives(self, items: Sequence[RewardItem]) -> list[str]:
         if self._kind == "fixed":
             return [self._alternative_value] * len(items)
         if self._kind == "other":
-            missing = [i for i, item in enumerate(items) if item.alternative is None]
+            missing = [i for i, item in enumerate(items) if self.lacks_alternative(item)]
             if missing:
                 raise DebateInputError(
                     f"item {missing[0]}: alternative: missing (give each item an alternative "

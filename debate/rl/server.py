@@ -1,13 +1,19 @@
-"""The HTTP reward server (OpenRLHF's remote reward schema) and the verl adapter.
+"""The HTTP reward server, in OpenRLHF's remote reward schema.
 
-`POST /get_reward` takes `{"query": [...], "prompts": [...], "labels": [...]}`: each
-query is a prompt followed by the policy's response, so the response is the query with
-its prompt cut off. A label is either a plain string (read as the gold answer or as the
-alternative, per `label_kind`) or an object with any of `gold` (string or list),
-`alternative`, `incorrect`, `question`, `story`. The reply is `{"rewards": [...],
-"scores": [...], "extra_logs": {...}}`; `extra_logs` holds per-sample lists
-(`r_debate`, `r_env`, `invalid`) and the batch's `win_rate` and `invalid_rate`.
-`GET /health` answers `{"status": "ok", ...}`.
+`POST /get_reward` takes `{"query": [...], "prompts": [...], "labels": [...]}`, as
+OpenRLHF's client sends it: `prompts` chat-templated, each query the prompt followed by
+the policy's response, decoded with its special tokens kept. The debated answer is the
+query with its prompt cut off, and the question is the label's `question`, else the
+prompt's last user turn; both without template markup or special tokens (`markup`).
+A label is read by `labels.parse_label` (the alternative or the gold answer, a list of
+gold answers, or an object of fields).
+
+The reply is `{"rewards": [...], "scores": [...], "alternatives": [...],
+"extra_logs": {...}}`: `rewards` are the mixed rewards r; `scores` are the same rewards
+mapped affinely onto [0, 1] by their bounds (`reward.unit_score`), which is what
+OpenRLHF's dynamic filtering compares with its (0, 1) range; `extra_logs` holds numeric
+per-sample lists (`r_debate`, `r_env`, `invalid`) and the batch's `win_rate` and
+`invalid_rate`. `GET /health` answers `{"status": "ok", ...}`.
 
 Requests are handled concurrently on one event loop (aiohttp); the debates of
 concurrent requests share the batched model backends. A malformed request gets a 400
@@ -17,65 +23,27 @@ neither stops the server.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
 from aiohttp import web
 
 from debate.errors import DebateInputError
-from debate.rl.reward import DebateRewarder, RewardItem, RewardSettings
+from debate.rl.labels import LABEL_KINDS, BadRequest, parse_label
+from debate.rl.markup import TextCleaner
+from debate.rl.reward import DebateRewarder, RewardBatch, RewardItem, RewardSettings, unit_score
 
 MAX_ITEMS = 65536
-LABEL_KINDS = ("alternative", "gold")
 REWARDER_KEY = web.AppKey("rewarder", DebateRewarder)
 LABEL_KIND_KEY = web.AppKey("label_kind", str)
+CLEANER_KEY = web.AppKey("cleaner", TextCleaner)
 
 
-class BadRequest(ValueError):
-    """A request the server refuses, with the reason sent back."""
-
-
-def _strings(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise BadRequest(f"{where}: expected a string or a list of strings")
-
-
-def parse_label(label: Any, label_kind: str, where: str) -> dict[str, Any]:
-    """A label as RewardItem fields (gold, alternative, incorrect, question, story)."""
-    if label is None:
-        return {}
-    if isinstance(label, str):
-        if label.lstrip().startswith("{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                label = json.loads(label)
-        if isinstance(label, str):
-            return {"gold": [label]} if label_kind == "gold" else {"alternative": label}
-    if not isinstance(label, dict):
-        raise BadRequest(f"{where}: expected a string or an object")
-    unknown = sorted(set(label) - {"gold", "alternative", "incorrect", "question", "story"})
-    if unknown:
-        raise BadRequest(f"{where}: unknown key '{unknown[0]}'")
-    fields: dict[str, Any] = {
-        "gold": _strings(label.get("gold"), f"{where}.gold"),
-        "incorrect": _strings(label.get("incorrect"), f"{where}.incorrect"),
-    }
-    for key in ("alternative", "question", "story"):
-        value = label.get(key)
-        if value is not None and not isinstance(value, str):
-            raise BadRequest(f"{where}.{key}: expected a string")
-        if value is not None:
-            fields[key] = value
-    return fields
-
-
-def parse_request(body: Any, label_kind: str = "alternative") -> list[RewardItem]:
+def parse_request(
+    body: Any, label_kind: str = "alternative", cleaner: TextCleaner | None = None
+) -> list[RewardItem]:
     """Reward items of an OpenRLHF `/get_reward` body, or BadRequest with the reason."""
+    cleaner = cleaner or TextCleaner()
     if not isinstance(body, dict):
         raise BadRequest("body: expected a JSON object with 'query', 'prompts', 'labels'")
     queries = body.get("query")
@@ -99,23 +67,22 @@ def parse_request(body: Any, label_kind: str = "alternative") -> list[RewardItem
     items = []
     for index, (query, prompt, label) in enumerate(zip(queries, prompts, labels, strict=True)):
         fields = parse_label(label, label_kind, f"labels[{index}]")
-        response = query[len(prompt) :] if prompt and query.startswith(prompt) else query
-        fields.setdefault("question", prompt.strip())
-        items.append(RewardItem(answer=response.strip(), **fields))
+        if not fields.get("question"):
+            fields["question"] = cleaner.question(prompt)
+        items.append(RewardItem(answer=cleaner.response(query, prompt), **fields))
     return items
 
 
-def response_body(batch: Any) -> dict[str, Any]:
+def response_body(batch: RewardBatch, settings: RewardSettings) -> dict[str, Any]:
     rewards = batch.rewards
     return {
         "rewards": rewards,
-        "scores": rewards,
-        "extra_logs": {
+        "scores": [unit_score(r, settings.mode, settings.lam) for r in rewards],
+        "alternatives": [r.alternative for r in batch.results],
+        "extra_logs": {  # numbers only: OpenRLHF turns each value into a tensor
             "r_debate": [r.r_debate for r in batch.results],
             "r_env": [r.r_env for r in batch.results],
-            "invalid": [
-                sum(not o.valid for o in r.orders) / max(1, len(r.orders)) for r in batch.results
-            ],
+            "invalid": [r.invalid for r in batch.results],
             "win_rate": batch.win_rate,
             "invalid_rate": batch.invalid_rate,
         },
@@ -132,15 +99,16 @@ async def get_reward(request: web.Request) -> web.Response:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _error(400, f"body: not valid JSON ({exc})")
     try:
-        items = parse_request(body, request.app[LABEL_KIND_KEY])
-        batch = await request.app[REWARDER_KEY].score(items)
+        items = parse_request(body, request.app[LABEL_KIND_KEY], request.app[CLEANER_KEY])
+        rewarder = request.app[REWARDER_KEY]
+        batch = await rewarder.score(items)
     except BadRequest as exc:
         return _error(413 if "at most" in str(exc) else 400, str(exc))
     except DebateInputError as exc:
         return _error(400, "; ".join(exc.lines))
     except Exception as exc:  # the server keeps serving; the client gets the reason
         return _error(500, f"{type(exc).__name__}: {exc}")
-    return web.json_response(response_body(batch))
+    return web.json_response(response_body(batch, rewarder.settings))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -152,16 +120,20 @@ async def health(request: web.Request) -> web.Response:
             "mode": settings.mode,
             "lambda": settings.lam,
             "labels": request.app[LABEL_KIND_KEY],
+            "tokenizer": request.app[CLEANER_KEY].tokenizer is not None,
         }
     )
 
 
-def make_app(rewarder: DebateRewarder, label_kind: str = "alternative") -> web.Application:
+def make_app(
+    rewarder: DebateRewarder, label_kind: str = "alternative", cleaner: TextCleaner | None = None
+) -> web.Application:
     if label_kind not in LABEL_KINDS:
         raise DebateInputError(f"--labels: '{label_kind}': expected one of {LABEL_KINDS}")
     app = web.Application(client_max_size=256 * 1024 * 1024)
     app[REWARDER_KEY] = rewarder
     app[LABEL_KIND_KEY] = label_kind
+    app[CLEANER_KEY] = cleaner or TextCleaner()
     app.router.add_post("/get_reward", get_reward)
     app.router.add_get("/health", health)
 
@@ -177,12 +149,13 @@ def _serve_one(
     host: str,
     port: int,
     label_kind: str,
+    tokenizer: str | None,
     model_options: dict[str, Any] | None,
     reuse_port: bool,
     announce: bool,
 ) -> None:
     rewarder = DebateRewarder(RewardSettings(**settings), model_options=model_options)
-    app = make_app(rewarder, label_kind)
+    app = make_app(rewarder, label_kind, TextCleaner.load(tokenizer))
 
     def said(_: str) -> None:
         if announce:
@@ -200,18 +173,21 @@ def serve(
     label_kind: str = "alternative",
     model_options: dict[str, Any] | None = None,
     workers: int = 1,
+    tokenizer: str | None = None,
 ) -> None:
     """Run the server until interrupted (prints its address once it listens).
 
     `workers` > 1 starts that many processes sharing the port (SO_REUSEPORT; Linux
     spreads connections over them). Each process holds its own models: use it for
     CPU-bound engine work with remote (`openai/...`) or scripted models, not to copy
-    a local GPU model.
+    a local GPU model. `tokenizer`: the policy's tokenizer folder, used to strip its
+    special tokens exactly (`markup.TextCleaner`).
     """
-    make_app(DebateRewarder(settings, model_options=model_options), label_kind)  # fail early
+    cleaner = TextCleaner.load(tokenizer)  # input errors first, before listening
+    make_app(DebateRewarder(settings, model_options=model_options), label_kind, cleaner)
     values = settings.model_dump()
     if workers <= 1:
-        _serve_one(values, host, port, label_kind, model_options, False, True)
+        _serve_one(values, host, port, label_kind, tokenizer, model_options, False, True)
         return
     import multiprocessing
 
@@ -219,7 +195,7 @@ def serve(
     children = [
         spawn.Process(
             target=_serve_one,
-            args=(values, host, port, label_kind, None, True, False),
+            args=(values, host, port, label_kind, tokenizer, None, True, False),
             daemon=True,
         )
         for _ in range(workers - 1)
@@ -227,7 +203,7 @@ def serve(
     for child in children:
         child.start()
     try:
-        _serve_one(values, host, port, label_kind, None, True, True)
+        _serve_one(values, host, port, label_kind, tokenizer, None, True, True)
     finally:
         for child in children:
             child.terminate()

@@ -2,18 +2,21 @@
 
 `DebateReward` (sync) and `AsyncDebateReward` follow TRL's reward-function signature:
 `prompts`, `completions` (standard or conversational) and the dataset columns as
-`**kwargs`; each returns one float per completion and logs the debate win rate and the
-invalid-verdict rate through TRL's `log_metric` when given. `correctness_reward` is the
+`**kwargs`. Each returns one reward per completion, or `None` for a row the debate
+reward does not apply to (no alternative to debate, in a mixed dataset): TRL then
+leaves that row to the other reward functions. Through TRL's `log_metric` each batch
+logs the reward's parts (`debate/r_debate`, `debate/r_env`, `debate/invalid`, ...) and
+`debate/no_alternative`, the rows given `None`. `correctness_reward` is the
 environment reward alone. All three are importable from `debate.rewards`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from debate.analysis.answers import correctness
+from debate.rl.loop import BackgroundLoop
 from debate.rl.reward import (
     DebateRewarder,
     EnvReward,
@@ -94,7 +97,7 @@ class _TrlReward:
             RewardItem(
                 question=question or _text(prompt),
                 answer=_text(completion).strip(),
-                alternative=alternative,
+                alternative=alternative or None,
                 gold=_strings(gold),
                 incorrect=_strings(incorrect),
                 story=story or None,
@@ -102,17 +105,30 @@ class _TrlReward:
             for prompt, completion, question, alternative, gold, incorrect, story in rows
         ]
 
-    def report(self, batch: RewardBatch, columns: dict[str, Any]) -> list[float]:
+    def applicable(self, items: list[RewardItem]) -> list[int]:
+        """Indices of the rows the debate reward applies to (the others get None)."""
+        return [i for i, item in enumerate(items) if not self.rewarder.lacks_alternative(item)]
+
+    def report(
+        self, batch: RewardBatch, rows: list[int], total: int, columns: dict[str, Any]
+    ) -> list[float | None]:
+        """Rewards in row order (None for rows not scored); metrics to TRL's loggers."""
         self.last = batch
+        rewards: list[float | None] = [None] * total
+        r_debate: list[float | None] = [None] * total
+        r_env: list[float | None] = [None] * total
+        for row, result in zip(rows, batch.results, strict=True):
+            rewards[row], r_debate[row], r_env[row] = result.reward, result.r_debate, result.r_env
         log_metric = columns.get("log_metric")
         if callable(log_metric):
             for name, value in batch.metrics().items():
                 log_metric(name, value)
+            log_metric("debate/no_alternative", float(total - len(rows)))
         log_extra = columns.get("log_extra")
         if callable(log_extra):
-            log_extra("r_debate", [r.r_debate for r in batch.results])
-            log_extra("r_env", [r.r_env for r in batch.results])
-        return batch.rewards
+            log_extra("r_debate", r_debate)
+            log_extra("r_env", r_env)
+        return rewards
 
 
 class AsyncDebateReward(_TrlReward):
@@ -120,9 +136,11 @@ class AsyncDebateReward(_TrlReward):
 
     async def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
-    ) -> list[float]:
-        batch = await self.rewarder.score(self.items(prompts, completions, columns))
-        return self.report(batch, columns)
+    ) -> list[float | None]:
+        items = self.items(prompts, completions, columns)
+        rows = self.applicable(items)
+        batch = await self.rewarder.score([items[i] for i in rows]) if rows else RewardBatch()
+        return self.report(batch, rows, len(items), columns)
 
 
 class DebateReward(_TrlReward):
@@ -134,31 +152,19 @@ class DebateReward(_TrlReward):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _background_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            import threading
-
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="debate-reward", daemon=True).start()
-            self._loop = loop
-        return self._loop
+        self._background = BackgroundLoop("debate-reward")
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         items = self.items(prompts, completions, columns)
-        future = asyncio.run_coroutine_threadsafe(
-            self.rewarder.score(items), self._background_loop()
-        )
-        return self.report(future.result(), columns)
+        rows = self.applicable(items)
+        scored = [items[i] for i in rows]
+        batch = self._background.run(self.rewarder.score(scored)) if rows else RewardBatch()
+        return self.report(batch, rows, len(items), columns)
 
     def close(self) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self.rewarder.aclose(), self._loop).result()
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop = None
+        self._background.stop(self.rewarder.aclose())
 
 
 def correctness_reward(
