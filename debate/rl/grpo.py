@@ -15,6 +15,7 @@ TRL, datasets and torch are imported inside the functions: `import debate` never
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -191,6 +192,9 @@ def train_grpo(options: GrpoOptions) -> dict[str, Any]:
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
+    reward_loop = getattr(trainer, "async_loop", None)  # TRL ran the reward on this loop
+    if reward_loop is not None:
+        asyncio.run_coroutine_threadsafe(reward.rewarder.aclose(), reward_loop).result()
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out / "policy"))
