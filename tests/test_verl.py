@@ -198,3 +198,5 @@ def test_bad_labels_and_missing_alternatives_are_input_errors() -> None:
         debate.rewards.verl_compute_score("qa", "x", "gold", {"question": "Q?"}, **KWARGS)
     with pytest.raises(DebateInputError, match="labels"):
         debate.rewards.verl_compute_score("qa", "x", "g", {}, labels="colour", **KWARGS)
+    with pytest.raises(DebateInputError, match="reward settings: mode"):
+        debate.rewards.verl_compute_score("qa", "x", "g", {}, **{**KWARGS, "mode": "win"})

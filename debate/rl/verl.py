@@ -37,7 +37,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from debate.errors import DebateInputError
+from pydantic import ValidationError
+
+from debate.errors import DebateInputError, pydantic_lines
 from debate.rl.labels import LABEL_KINDS, BadRequest, parse_label, plain
 from debate.rl.loop import BackgroundLoop, Coalescer
 from debate.rl.reward import DebateRewarder, ItemResult, RewardItem, RewardSettings
@@ -63,7 +65,10 @@ def _options(kwargs: dict[str, Any]) -> tuple[RewardSettings, str, str | None]:
     if label_kind not in LABEL_KINDS:
         raise DebateInputError(f"labels: '{label_kind}': expected one of {LABEL_KINDS}")
     url = values.pop("reward_url", None) or values.pop("url", None)
-    return RewardSettings(**values), label_kind, url
+    try:
+        return RewardSettings(**values), label_kind, url
+    except ValidationError as exc:
+        raise DebateInputError(*pydantic_lines("reward settings", exc)) from exc
 
 
 def _question(info: dict[str, Any]) -> str:
