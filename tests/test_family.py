@@ -268,9 +268,12 @@ def test_plurality_and_answer_reading() -> None:
     assert plurality(["a", None, None]) == ("a", "ok")
     assert plurality([None, None]) == (None, "missing")
     assert read_answer("Because.\nAnswer: (B)") == "B"
-    assert read_answer("Answer: A: Nothing in particular happens") == "A"
+    # a label before text stays whole; grading reads option A only if the text is A's
+    assert read_answer("Answer: A: Nothing in particular happens") == (
+        "A: Nothing in particular happens"
+    )
     assert read_answer("") is None
-    assert read_answer("It is the moon. Really.") == "It is the moon"  # no answer line
+    assert read_answer("It is the moon. Really.") == "It is the moon. Really"  # no answer line
     assert read_answer("It is the moon. Really.", require_line=True) is None
     assert read_answer("B") == "B"
     assert read_answer("The answer is: Answer: Answer:") is None

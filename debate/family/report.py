@@ -1,10 +1,10 @@
 """Answers and reports for the answer-improving debate family (MAD, Society of Minds,
 SocraSynth) and their single-agent baseline.
 
-- **Answers.** `read_answer` pulls a short answer from a turn (`Answer: X`, an option
-  label such as `B:`), and `grade` scores it against the scenario's gold lists with the
-  shared answer helpers (`debate.analysis.answers.Gold`, `grade_answer`): normalised,
-  then fuzzy matching, and `option:i` keys when an answer names a shown option.
+- **Answers.** `read_answer` pulls the answer from a turn (`Answer: X`, a bare option
+  label), and `grade` scores it against the scenario's gold lists with the shared
+  grader (`debate.analysis.answers`), with `option:i` keys when an answer clearly
+  chooses a shown option; an answer it cannot grade stays ungraded.
 - **Votes.** `plurality` picks the unique most common answer key; a tie, or no readable
   answer at all, is reported as such and is never correct.
 - **Outcome.** `set_final_answer` writes `state.final_answer` = {answer, key, correct,
@@ -31,13 +31,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from rich.table import Table
 
-from debate.analysis.answers import Gold, extract_answer, grade_answer
+from debate.analysis.answers import Gold, bare_label, extract_answer, grade_answer
 from debate.analysis.metrics import Estimate, accuracy, mean_estimate
 from debate.core.scenarios import Scenario
 from debate.core.store import load_run
 from debate.errors import DebateInputError
 
-_LABELLED = re.compile(r"^\(?([A-Z])\)?\s*[.:)]\s*\S|^\(?([A-Z])\)?$")
 _ANSWER_LINE = re.compile(r"(?im)\banswer\s*(?:is)?\s*[:\-]")
 _ANSWER_PREFIX = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\b\s*(?:is\b)?\s*[:\-]?\s*")
 STATUSES = ("ok", "tie", "missing", "invalid")
@@ -47,16 +46,18 @@ STATUSES = ("ok", "tie", "missing", "invalid")
 
 
 def read_answer(text: str | None, require_line: bool = False) -> str | None:
-    """The short answer a turn gives (`debate.analysis.answers.extract_answer`): the last
-    `Answer: ...` line, else the first sentence, so that weak models that skip the format are still
-    graded against the gold lists. `B: some text`, `(B)` and `Answer: The answer is B`
-    become `B`. None for an empty reply or an empty `Answer:` line (a missing answer), and
-    with `require_line` for a reply without an `Answer:` line (a judge asked for one)."""
+    """The answer a turn gives (`debate.analysis.answers.extract_answer`): the last
+    `Answer: ...` line, else the whole reply, so that weak models that skip the format are
+    still graded against the gold lists. A bare label (`(B)`, `Answer: The answer is B`)
+    becomes `B`; `B: some text` stays whole, and counts as option B only if the text is
+    option B's (`grade_answer`). None for an empty reply or an empty `Answer:` line (a
+    missing answer), and with `require_line` for a reply without an `Answer:` line (a
+    judge asked for one)."""
     if not text or not text.strip():
         return None
-    bare = _LABELLED.match(text.strip())
-    if bare and bare.group(2):
-        return bare.group(2)
+    label = bare_label(text)
+    if label:
+        return label
     if require_line and not _ANSWER_LINE.search(text):
         return None
     answer = extract_answer(text)
@@ -64,20 +65,19 @@ def read_answer(text: str | None, require_line: bool = False) -> str | None:
         answer = _ANSWER_PREFIX.sub("", answer, count=1).strip().strip("\"'*").strip() or None
     if answer is None:
         return None
-    labelled = _LABELLED.match(answer.strip())
-    if labelled:
-        return labelled.group(1) or labelled.group(2)
-    return answer
+    return bare_label(answer) or answer
 
 
 def gold_of(scenario: Scenario) -> Gold:
-    return Gold.from_scenario(scenario.answers, scenario.correct_index, dict(scenario.fields))
+    return Gold.from_scenario(
+        scenario.answers, scenario.correct_index, dict(scenario.fields), question=scenario.question
+    )
 
 
 def grade(answer: str | None, scenario: Scenario) -> dict[str, Any]:
-    """{answer, key, correct}: `correct` is None when the answer matches neither list."""
-    correct, key = grade_answer(answer, gold_of(scenario))
-    return {"answer": answer, "key": key, "correct": correct}
+    """{answer, key, correct}: `correct` is None when the answer cannot be graded."""
+    graded = grade_answer(answer, gold_of(scenario))
+    return {"answer": answer, "key": graded.key, "correct": graded.correct}
 
 
 def plurality(keys: Sequence[str | None]) -> tuple[str | None, str]:

@@ -38,6 +38,9 @@ def export_prefs(
         list[str] | None,
         typer.Option(help="Only pairs at levels of this kind (responder, persuader). Repeatable."),
     ] = None,
+    split: Annotated[
+        str, typer.Option(help="Train, validation and test fractions of the questions.")
+    ] = "0.7,0.15,0.15",
 ) -> None:
     """Preference pairs from dialogue trees as TRL conversational preference rows."""
     from debate.pbt.evaluation import counts_table, export_preferences
@@ -45,6 +48,7 @@ def export_prefs(
     try:
         if file_format not in ("jsonl", "hf"):
             raise DebateInputError(f"--format: '{file_format}': choose jsonl or hf")
+        ratios = parse_split(split)
         chosen: Literal["jsonl", "hf"] = "hf" if file_format == "hf" else "jsonl"
         counts = export_preferences(
             run_dir,
@@ -54,11 +58,35 @@ def export_prefs(
             seed=seed,
             threshold=threshold,
             kinds=kind or None,
+            ratios=ratios,
         )
     except DebateInputError as exc:
         fail(*exc.lines)
     console.print(counts_table(counts))
+    dropped = counts["dropped"]
+    if any(dropped.values()):
+        console.print(
+            f"left out: {dropped['chosen_wrong']} pairs whose chosen turn holds a wrong answer, "
+            f"{dropped['chosen_ungraded']} whose chosen turn is ungraded",
+            markup=False,
+        )
+    for warning in counts["warnings"]:
+        console.print(f"warning: {warning}", markup=False, style="yellow")
     console.print(f"{counts['n_rows']} rows from {counts['trees']} trees -> {out}", markup=False)
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """`0.7,0.15,0.15` -> (0.7, 0.15, 0.15); one clear line when it is not three
+    non-negative fractions summing to 1."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise DebateInputError(
+            f"--split: '{text}': give three fractions summing to 1, e.g. 0.7,0.15,0.15"
+        )
+    return (values[0], values[1], values[2])
 
 
 @commands.command("show-tree")

@@ -58,8 +58,16 @@ def _agent_roles(field: str, names: list[str], protocol: ProtocolSpec) -> list[t
 
 
 def scenario_gold(ctx: UnitContext) -> Gold:
+    """The scenario's gold lists; option labels count only when the protocol shows the
+    options (its `options` param, on unless set false)."""
     scenario = ctx.scenario
-    return Gold.from_scenario(scenario.answers, scenario.correct_index, scenario.fields)
+    return Gold.from_scenario(
+        scenario.answers,
+        scenario.correct_index,
+        scenario.fields,
+        options_shown=bool(ctx.bundle.protocol.params.get("options", True)),
+        question=scenario.question,
+    )
 
 
 def _agent(ctx: UnitContext, role: str) -> AgentSpec:

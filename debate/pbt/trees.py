@@ -12,8 +12,10 @@ can be checked against hand-computed values:
   scores (the number of correct agent answers in its subtree).
 - **Pairs.** Siblings a, b with |score_a - score_b| / max(score_a, score_b) > threshold
   give (chosen = higher, rejected = lower), coded `resist` when the speaker's answer
-  before the turn was correct (it must stay right) and `accept` otherwise.
-- **Data set.** `assign_splits` splits questions 70/15/15; `balance` keeps
+  before the turn was correct (it must stay right) and `accept` otherwise. A pair whose
+  chosen turn does not hold the correct answer (a wrong or ungraded one) is dropped and
+  counted: a chosen response never accepts the wrong answer.
+- **Data set.** `assign_splits` splits questions 70/15/15 (or given fractions); `balance` keeps
   min(#resist, #accept) of each code per split; `preference_rows` builds TRL
   conversational preference rows whose prompt is the neutral (un-branched) chat.
 """
@@ -61,8 +63,8 @@ def resolve_turn(answer: str | None, gold: Gold, own: Holding, other: Holding) -
         return other
     if answer == DISAGREE or not answer:
         return own
-    correct, key = grade_answer(answer, gold)
-    return Holding(answer, key, correct)
+    grade = grade_answer(answer, gold)
+    return Holding(answer, grade.key, grade.correct)
 
 
 def replay_holdings(turns: Iterable[tuple[str, str]], gold: Gold) -> dict[str, Holding]:
@@ -196,9 +198,14 @@ def keeps_pair(score_a: int, score_b: int, threshold: float = 0.5) -> bool:
 
 
 def preference_pairs(
-    tree: nx.DiGraph, threshold: float = 0.5, kinds: Sequence[str] | None = None
+    tree: nx.DiGraph,
+    threshold: float = 0.5,
+    kinds: Sequence[str] | None = None,
+    dropped: Counter[str] | None = None,
 ) -> list[PreferencePair]:
-    """Sibling pairs passing the Δscore rule, chosen = higher score, coded resist/accept."""
+    """Sibling pairs passing the Δscore rule, chosen = higher score, coded resist/accept.
+    Pairs whose chosen turn holds a wrong or ungraded answer are left out (counted in
+    `dropped` under "chosen_wrong" and "chosen_ungraded")."""
     scores = compute_scores(tree)
     pairs: list[PreferencePair] = []
     for parent in nx.topological_sort(tree):
@@ -209,6 +216,11 @@ def preference_pairs(
             if not keeps_pair(scores[a], scores[b], threshold):
                 continue
             chosen, rejected = (a, b) if scores[a] > scores[b] else (b, a)
+            holds = tree.nodes[chosen]["turns"][0].get("correct")
+            if holds is not True:
+                if dropped is not None:
+                    dropped["chosen_wrong" if holds is False else "chosen_ungraded"] += 1
+                continue
             speaker = tree.nodes[a]["turns"][0]["role"]
             before = standing_of(tree, parent).get(speaker, NO_ANSWER)
             pairs.append(
@@ -232,6 +244,8 @@ def assign_splits(
     ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
 ) -> dict[str, str]:
     """Seeded split of questions: round(n·train) train, round(n·val) validation, rest test."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must be three numbers >= 0 summing to 1: {ratios}")
     ids = sorted(set(question_ids))
     random.Random(seed).shuffle(ids)
     n = len(ids)
@@ -314,19 +328,24 @@ def preference_rows(
     seed: int = 0,
     threshold: float = 0.5,
     kinds: Sequence[str] | None = None,
+    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rows for every tree, split by question and (optionally) balanced; plus counts."""
-    splits = assign_splits((str(t.graph["question_id"]) for t in trees), seed=seed)
+    """Rows for every tree, split by question and (optionally) balanced; plus counts and
+    `warnings` (e.g. an empty train split)."""
+    splits = assign_splits((str(t.graph["question_id"]) for t in trees), seed=seed, ratios=ratios)
     pairs: list[PreferencePair] = []
+    dropped: Counter[str] = Counter()
     for index, tree in enumerate(trees):
-        for pair in preference_pairs(tree, threshold, kinds):
+        for pair in preference_pairs(tree, threshold, kinds, dropped):
             pair.split = splits[pair.question_id]
             pair.meta["tree"] = index
             pairs.append(pair)
-    counts = {"before_balancing": count_pairs(pairs)}
+    counts: dict[str, Any] = {"before_balancing": count_pairs(pairs)}
     if balanced:
         pairs = balance(pairs, seed=seed)
     counts["kept"] = count_pairs(pairs)
+    counts["dropped"] = {key: dropped[key] for key in ("chosen_wrong", "chosen_ungraded")}
+    counts["warnings"] = split_warnings(counts, balanced)
     return [pair_row(trees[p.meta["tree"]], p) for p in pairs], counts
 
 
@@ -354,3 +373,17 @@ def view_pairs(record: dict[str, Any]) -> dict[str, Any] | None:
             for p in pairs
         ]
     }
+
+
+def split_warnings(counts: dict[str, Any], balanced: bool) -> list[str]:
+    """Say when the train split ends up empty, and why."""
+    kept, before = counts["kept"]["train"], counts["before_balancing"]["train"]
+    if sum(kept.values()):
+        return []
+    if balanced and sum(before.values()):
+        return [
+            f"the train split is empty after balancing (it had {before['resist']} resist and "
+            f"{before['accept']} accept pairs): use --no-balanced, more questions, or other "
+            "--split fractions"
+        ]
+    return ["the train split is empty: use more questions or other --split fractions"]
