@@ -14,6 +14,7 @@ tie. Every candidate, its score and the choice go into the message meta under `b
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from debate.core.context import UnitContext, extract_tagged, limit_words
@@ -87,14 +88,7 @@ async def best_of_n(
     scorer = scorer_role(ctx, role)
     temperature = spec.temperature if spec.temperature > 0 else SAMPLING_TEMPERATURE
     configs = [
-        GenerateConfig(
-            max_tokens=spec.max_tokens,
-            temperature=temperature,
-            top_p=spec.top_p,
-            seed=ctx.next_seed(),
-            epoch=ctx.epoch,
-        )
-        for _ in range(spec.best_of)
+        replace(ctx.agent_config(role, spec), temperature=temperature) for _ in range(spec.best_of)
     ]
     completions = await asyncio.gather(
         *(ctx.complete(role, chat, config, stream=False) for config in configs)

@@ -70,13 +70,20 @@ def extract_tagged(text: str, tag: str) -> str:
     return found.group(1).strip() if found else text.strip()
 
 
+_WORD_SPAN = re.compile(r"\S+")
+
+
 def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
-    if limit is None:
+    """The text cut after its `limit`-th word (words split on any whitespace), keeping
+    the text's own spacing and line breaks; and whether it was cut."""
+    if limit is None or len(text.split()) <= limit:
         return text, False
-    words = text.split(" ")
-    if len(words) <= limit:
-        return text, False
-    return " ".join(words[:limit]), True
+    if limit <= 0:
+        return "", True
+    for count, word in enumerate(_WORD_SPAN.finditer(text), 1):
+        if count == limit:
+            return text[: word.end()], True
+    return text, False
 
 
 @dataclass
@@ -361,7 +368,12 @@ class UnitContext:
             temperature=spec.temperature,
             top_p=spec.top_p,
             seed=self.next_seed(),
+            stop=tuple(spec.stop) if spec.stop else (),
             epoch=self.epoch,
+            repetition_penalty=spec.repetition_penalty,
+            no_repeat_ngram_size=spec.no_repeat_ngram_size,
+            frequency_penalty=spec.frequency_penalty,
+            presence_penalty=spec.presence_penalty,
         )
 
     def add_verdict(self, verdict: Verdict) -> None:

@@ -29,6 +29,8 @@ def check_pattern(source: str, groups: int) -> str:
         raise ValueError(f"needs {need} (has {compiled.groups})")
     return source
 
+from debate.models.settings import GenerationControls
+
 
 class Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -37,8 +39,9 @@ class Declaration(BaseModel):
     description: str = ""
 
 
-class AgentSpec(Declaration):
-    """A speaking role: how it is prompted and sampled."""
+class AgentSpec(Declaration, GenerationControls):
+    """A speaking role: how it is prompted and sampled, with its stop strings and
+    repetition controls (`GenerationControls`)."""
 
     system: str
     instruction: str = ""

@@ -7,6 +7,7 @@
 | `hf/<path>` | any transformers checkpoint on disk (`local.py`) |
 | `openai/<model>` | any OpenAI-compatible server (`openai.py`) |
 | `human`, `human/<annotator>` | a person, through a page on 127.0.0.1 (`human.py`) |
+| `MODEL?key=value,...` | any of these with its own stop strings and penalties (`settings.py`) |
 
 Backends are imported lazily, so `import debate` never imports torch.
 """
@@ -57,7 +58,14 @@ def register_backend(prefix: str, target: str) -> None:
 
 
 def create_model(spec: str, **options: Any) -> Model:
-    """Build the model a string names, e.g. `local`, `hf/./ckpt`, `openai/gpt-4o-mini`."""
+    """Build the model a string names, e.g. `local`, `hf/./ckpt`, `openai/gpt-4o-mini`;
+    `MODEL?key=value,...` adds generation controls (`debate.models.settings`)."""
+    if "?" in spec:
+        from debate.models.settings import ControlledModel, split_model_string
+
+        base, controls = split_model_string(spec)
+        inner = create_model(base, **options)
+        return ControlledModel(inner, controls, spec) if controls else inner
     prefix, _, rest = spec.partition("/")
     target = _BACKENDS.get(prefix)
     if target is None:

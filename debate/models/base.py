@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 
@@ -29,6 +29,13 @@ class GenerateConfig:
     choice label (e.g. ("A", "B")) at the start of the reply. Backends that cannot
     provide them return `choice_logprobs=None` and callers fall back to parsing.
     Change one with `dataclasses.replace(config, seed=...)`.
+
+    Repetition controls (None: the backend's default; see `GENERATION_CONTROLS`):
+    `repetition_penalty` divides the scores of tokens the reply already holds (its own
+    tokens only, never the prompt's, so a speech can still restate the question and its
+    answer); `no_repeat_ngram_size` forbids repeating an n-gram of the reply;
+    `frequency_penalty` / `presence_penalty` subtract per earlier use / once used, as
+    OpenAI-compatible servers do (they receive these two and `stop`).
     """
 
     max_tokens: int = 256
@@ -38,6 +45,31 @@ class GenerateConfig:
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None
     epoch: int = 0  # repeat index; backends ignore it, the cache keys on it
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+
+
+GENERATION_CONTROLS = (
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "frequency_penalty",
+    "presence_penalty",
+)
+
+
+def with_defaults(config: GenerateConfig, defaults: dict[str, Any] | None) -> GenerateConfig:
+    """The config with each repetition control it leaves unset (None) taken from
+    `defaults` (a backend's own defaults)."""
+    if not defaults:
+        return config
+    missing = {
+        name: value
+        for name, value in defaults.items()
+        if value is not None and getattr(config, name) is None
+    }
+    return replace(config, **missing) if missing else config
 
 
 @dataclass(slots=True)

@@ -8,6 +8,9 @@
   token budget, streams text deltas to the row's `on_delta` on the loop thread, and
   resolves the row's future as soon as the row is finished (not when the whole
   batch is). It is a `StoppingCriteria`, so `generate` ends once every row is done.
+- `RowPenalties` applies each row's repetition controls (repetition, frequency and
+  presence penalties, no-repeat n-grams) to the tokens the row has generated so far,
+  never to its prompt, so rows with different controls share one `generate` call.
 - `RowSampler` samples each row with its own temperature, top-p and seeded
   `torch.Generator`. A sampled request is therefore reproducible for a fixed seed
   whatever else shares its batch (up to the numerical noise of padding), and rows
@@ -184,6 +187,64 @@ class RowTracker(StoppingCriteria):
                 ),
             )
         )
+
+
+def penalised(config: GenerateConfig) -> bool:
+    return bool(
+        (config.repetition_penalty not in (None, 1.0))
+        or config.frequency_penalty
+        or config.presence_penalty
+        or config.no_repeat_ngram_size
+    )
+
+
+class RowPenalties(LogitsProcessor):
+    """Each row's repetition controls, over the tokens it generated (columns from `start`,
+    the padded prompt width, on); rows without controls are left untouched."""
+
+    def __init__(self, configs: Sequence[GenerateConfig], start: int, device: torch.device):
+        self.start = start
+        self.rows = [i for i, config in enumerate(configs) if penalised(config)]
+        picked = [configs[i] for i in self.rows]
+        self.index = torch.tensor(self.rows, dtype=torch.long, device=device)
+        self.repetition = torch.tensor(
+            [[c.repetition_penalty or 1.0] for c in picked], device=device
+        )
+        self.frequency = torch.tensor([[c.frequency_penalty or 0.0] for c in picked], device=device)
+        self.presence = torch.tensor([[c.presence_penalty or 0.0] for c in picked], device=device)
+        self.uses_repetition = any((c.repetition_penalty or 1.0) != 1.0 for c in picked)
+        self.uses_counts = any(c.frequency_penalty or c.presence_penalty for c in picked)
+        self.ngrams = [
+            (j, c.no_repeat_ngram_size) for j, c in enumerate(picked) if c.no_repeat_ngram_size
+        ]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if not self.rows or input_ids.shape[1] <= self.start:
+            return scores
+        generated = input_ids[self.index, self.start :]
+        rows = scores[self.index]
+        if self.uses_repetition:  # as transformers does, but on generated tokens only
+            seen = rows.gather(1, generated)
+            seen = torch.where(seen < 0, seen * self.repetition, seen / self.repetition)
+            rows.scatter_(1, generated, seen)
+        if self.uses_counts:
+            ones = torch.ones_like(generated, dtype=rows.dtype)
+            counts = torch.zeros_like(rows).scatter_add_(1, generated, ones)
+            rows -= self.frequency * counts + self.presence * (counts > 0).to(rows.dtype)
+        for j, size in self.ngrams:
+            tokens = generated[j].tolist()
+            if len(tokens) < size:
+                continue
+            prefix = tokens[len(tokens) - size + 1 :]
+            banned = [
+                tokens[i + size - 1]
+                for i in range(len(tokens) - size + 1)
+                if tokens[i : i + size - 1] == prefix
+            ]
+            if banned:
+                rows[j, banned] = float("-inf")
+        scores[self.index] = rows
+        return scores
 
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator:

@@ -28,12 +28,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from debate.models.base import (
+    GENERATION_CONTROLS,
     ChatMessage,
     Completion,
     DeltaCallback,
     GenerateConfig,
     Model,
     Usage,
+    with_defaults,
 )
 
 KEY_VERSION = 1
@@ -50,6 +52,9 @@ def default_cache_dir() -> Path:
 def cache_key(model: str, messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
     """The hex sha256 that identifies a request across runs and processes."""
     settings = asdict(config)  # tuples serialise as lists, as in every earlier version
+    for name in GENERATION_CONTROLS:  # unset controls leave earlier keys as they were
+        if settings[name] is None:
+            del settings[name]
     payload = {
         "v": KEY_VERSION,
         "model": model,
@@ -125,6 +130,8 @@ class CachedModel:
         config: GenerateConfig,
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
+        # the backend's own defaults are part of what is asked for
+        config = with_defaults(config, getattr(self.inner, "generation_defaults", None))
         key = cache_key(self.name, messages, config)
         while True:
             stored = self.cache.get(key)

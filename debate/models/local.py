@@ -51,8 +51,17 @@ from debate.models.base import (  # noqa: E402
     DeltaCallback,
     GenerateConfig,
     ModelError,
+    with_defaults,
 )
-from debate.models.batching import MicroBatcher, Request, Row, RowSampler, RowTracker  # noqa: E402
+from debate.models.batching import (  # noqa: E402
+    MicroBatcher,
+    Request,
+    Row,
+    RowPenalties,
+    RowSampler,
+    RowTracker,
+    penalised,
+)
 from debate.models.embedded import CHATML_TEMPLATE, embedded_checkpoint_dir  # noqa: E402
 
 __all__ = ["BatchStats", "LocalModel", "create", "embedded_checkpoint_dir"]
@@ -220,6 +229,8 @@ class LoadedModel:
         ids, mask = self.pad([row.prompt_ids for row in rows])
         configs = [row.request.config for row in rows]
         processors = LogitsProcessorList()
+        if any(penalised(config) for config in configs):  # before sampling reads the scores
+            processors.append(RowPenalties(configs, ids.shape[1], self.device))
         if any(config.temperature > 0 for config in configs):
             processors.append(RowSampler(configs, self.device))
         generation = GenerationConfig(
@@ -254,13 +265,23 @@ _INSTANCES: dict[tuple[str, str, str, str, float, int], LocalModel] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
+# The embedded model's repetition controls for requests that set none, chosen by
+# benchmarks/embedded_quality.py (README, "Models"): SmolLM2-135M loops and copies its
+# context without them. `hf/` checkpoints get no defaults.
+EMBEDDED_DEFAULTS: dict[str, Any] = {"repetition_penalty": 1.3}
+
+
 class LocalModel:
-    """A transformers model behind the `Model` protocol, with a micro-batcher."""
+    """A transformers model behind the `Model` protocol, with a micro-batcher.
+    `generation_defaults` fill the repetition controls a request leaves unset."""
 
     def __init__(
         self, name: str, loaded: LoadedModel, batch_window_ms: float, max_batch_size: int
     ) -> None:
         self.name = name
+        self.generation_defaults: dict[str, Any] = (
+            dict(EMBEDDED_DEFAULTS) if name == "local" else {}
+        )
         self.loaded = loaded
         self.batch_window_ms = batch_window_ms
         self.max_batch_size = max_batch_size
@@ -291,6 +312,7 @@ class LocalModel:
     ) -> Completion:
         if config.choices is not None and not all(config.choices):
             raise ModelError(f"{self.name}: choice labels must be non-empty: {config.choices}")
+        config = with_defaults(config, self.generation_defaults)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion] = loop.create_future()
         self._batcher_for(loop).submit(Request(messages, config, on_delta, loop, future))

@@ -170,6 +170,10 @@ class OpenAIModel:
             request["seed"] = config.seed
         if config.stop:
             request["stop"] = list(config.stop)
+        if config.frequency_penalty is not None:
+            request["frequency_penalty"] = config.frequency_penalty
+        if config.presence_penalty is not None:
+            request["presence_penalty"] = config.presence_penalty
         if config.choices and self.supports_logprobs:
             request["logprobs"] = True
             request["top_logprobs"] = self.top_logprobs
