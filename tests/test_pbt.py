@@ -99,7 +99,10 @@ def test_branch_builds_the_hand_computed_trees(tmp_path: Path) -> None:
         "0.0.1.0": 0, "0.0.1.1": 1, "0.0.2.0": 0, "0.0.2.1": 1,
     }  # fmt: skip
     got = {
-        qid: [(p.parent, p.chosen, p.rejected, p.code) for p in preference_pairs(tree)]
+        qid: [
+            (p.parent, p.chosen, p.rejected, p.code)
+            for p in preference_pairs(tree, chosen_must_hold_correct=False)
+        ]
         for qid, tree in trees.items()
     }
     assert got["q1"] == [
@@ -114,8 +117,13 @@ def test_branch_builds_the_hand_computed_trees(tmp_path: Path) -> None:
         ("0.0.1", "0.0.1.1", "0.0.1.0", "accept"),
         ("0.0.2", "0.0.2.1", "0.0.2.0", "accept"),
     ]
-    # Balanced: q1's split has 3 resist / 0 accept (keeps none), q2's 2 / 3 (keeps 2 + 2).
+    # By default a pair whose chosen turn holds a wrong answer is left out: q2's first
+    # pair would teach Agent A to keep Rome
+    kept = [(p.parent, p.chosen, p.rejected, p.code) for p in preference_pairs(q2)]
+    assert kept == got["q2"][1:]
+    # Balanced: q1's split has 3 resist / 0 accept (keeps none), q2's 2 / 2 (keeps 2 + 2).
     rows, counts = preference_rows(list(trees.values()))
+    assert counts["dropped"] == {"chosen_wrong": 1, "chosen_ungraded": 0}
     assert sorted(r["code"] for r in rows) == ["accept", "accept", "resist", "resist"]
     assert {r["question_id"] for r in rows} == {"q2"}
     assert all(r["split"] == counts_split(counts) for r in rows)
@@ -172,7 +180,8 @@ def test_export_cli_jsonl_and_hf_and_show_tree(tmp_path: Path) -> None:
     done = run_cli("export", "prefs", str(tmp_path / "r"), "--out", str(out), "--no-balanced")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 8 and "8 rows from 2 trees" in done.stdout
+    assert len(rows) == 7 and "7 rows from 2 trees" in done.stdout
+    assert "left out: 1 pairs whose chosen turn holds a wrong answer" in done.stdout
     first = rows[0]
     assert first["prompt"][0]["role"] == "system" and first["prompt"][-1]["role"] == "user"
     assert first["chosen"][0]["role"] == "assistant" and first["rejected"][0]["role"] == "assistant"

@@ -1,14 +1,26 @@
 """Deterministic models for tests, demos of mechanics and replays.
 
-`ScriptedModel` answers from a seeded hash of the request, so the same request
-always gives the same text, and it offers choice logprobs for verdicts. Tests pass
-their own `responder` to script exact replies.
+`ScriptedModel` answers from a seeded hash of the request (the model name, the call's
+seed and the number of messages), so the same request always gives the same text.
+
+- With `config.choices` it returns choice logprobs drawn from the hash, and the text
+  `Answer: X` agreeing with the most likely choice.
+- When the request asks for an answer line (`Answer: <letter>`, `Answer: <short
+  answer>`, ...), it states one in that format: the option letter or the option's
+  text, read from the request's own option list (`A: ...` lines, or quoted answers).
+  It keeps the answer it gave before in the conversation, except that on about one
+  turn in three it adopts the answer the other speaker gave last (so persuaders and
+  responders sometimes switch). Asked whether it is convinced, it says yes or no.
+- When the request shows a JSON object to fill in, it fills it in.
+- Otherwise it writes two stock sentences.
+Tests pass their own `responder` to script exact replies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -35,19 +47,51 @@ _REPLIES = [
     for first in _PHRASES
 ]
 
+_OPTION_LINE = re.compile(r"(?m)^\s*\(?([A-Z])[:.)]\s+(\S.*?)\s*$")
+_QUOTED_ANSWER = re.compile(r"(?i)answer(?:ed|s)?\b[^\"\n]{0,40}\"([^\"\n]{1,200})\"")
+_ANSWER_LINE = re.compile(r"(?im)^\W*answer\s*:\s*(.+?)\s*$")
+_ASKS_LETTER = re.compile(r"(?i)answer:?\s*(?:<\s*(?:option\s+)?letter\s*>|X\b|\(?[A-Z]\)?\s*\")")
+_JSON_TEMPLATE = re.compile(r"\{\s*\"[^{}]*\}", re.S)
+_JSON_FIELD = re.compile(r"\"(\w+)\"\s*:\s*([^,}]*(?:\"[^\"]*\"[^,}]*)*)")
+_PLACEHOLDER = re.compile(r"(?i)<|\.\.\.|^answer\b|^(?:yes|no|no clear answer)\W*$")
+SWITCH_EVERY = 3  # about one answer in this many adopts the other speaker's answer
+
 
 def _digest(*parts: str) -> int:
     data = "\x00".join(parts).encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
-class ScriptedModel:
-    """A deterministic stand-in for a language model.
+def _options(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
+    """(label, text) of the options the request shows, in order of first appearance."""
+    found: dict[str, str] = {}
+    for message in messages:
+        if message.role == "assistant":
+            continue
+        for label, text in _OPTION_LINE.findall(message.content):
+            if label not in found and not _PLACEHOLDER.search(text):
+                found[label] = text
+    if len(found) >= 2:
+        return sorted(found.items())
+    quoted: list[str] = []
+    for message in messages:
+        for text in _QUOTED_ANSWER.findall(message.content):
+            if text not in quoted and not _PLACEHOLDER.search(text):
+                quoted.append(text)
+    return [(chr(ord("A") + i), text) for i, text in enumerate(quoted)]
 
-    Without a responder it writes two stock sentences picked by a hash of the
-    request and, when `config.choices` is set, returns choice logprobs drawn from
-    the same hash with the text `Answer: X` agreeing with the most likely choice.
-    """
+
+def _last_answer(messages: Sequence[ChatMessage], role: str) -> str | None:
+    for message in reversed(messages):
+        if message.role == role:
+            found = _ANSWER_LINE.findall(message.content)
+            if found and "<" not in found[-1]:
+                return str(found[-1]).strip().strip('"')
+    return None
+
+
+class ScriptedModel:
+    """A deterministic stand-in for a language model (see the module docstring)."""
 
     def __init__(
         self, name: str = "scripted", responder: Responder | None = None, latency_s: float = 0.0
@@ -88,14 +132,17 @@ class ScriptedModel:
             top = max(logits)
             norm = top + math.log(sum([math.exp(value - top) for value in logits]))
             logprobs = {c: v - norm for c, v in zip(choices, logits, strict=True)}
-            best = choices[logits.index(top)]
-            text = f"Answer: {best}"
+            text = f"Answer: {choices[logits.index(top)]}"
             completion_tokens = 2
         else:
             count = len(_PHRASES)
             first = key % count
             second = (first + 1 + (key >> 16) % (count - 1)) % count
             text, completion_tokens = _REPLIES[first][second]
+            system = messages[0].content if messages else ""
+            if "nswer:" in last or "nswer:" in system or "{" in last or "onvinced" in last:
+                text = self._formatted(messages, key, text)
+                completion_tokens = len(text.split())
             if completion_tokens > config.max_tokens:
                 words = text.split()[: max(1, config.max_tokens)]
                 text, completion_tokens = " ".join(words), len(words)
@@ -105,6 +152,69 @@ class ScriptedModel:
             choice_logprobs=logprobs,
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
         )
+
+    def _formatted(self, messages: Sequence[ChatMessage], key: int, body: str) -> str:
+        """A reply in the format the request asks for (answer line, JSON, convinced)."""
+        last = messages[-1].content
+        template = _JSON_TEMPLATE.search(last)
+        options = _options(messages)
+        if template is not None:
+            return self._fill_json(template.group(0), key, options, body)
+        lines = [body]
+        if "onvinced" in last:
+            lines.append(
+                "I am now convinced." if (key >> 24) % SWITCH_EVERY == 0 else "I am not convinced."
+            )
+        system = messages[0].content
+        if ("nswer:" in last or "nswer:" in system) and options:
+            index = self._pick(messages, key, options)
+            asks_letter = _ASKS_LETTER.search(last) or _ASKS_LETTER.search(system)
+            label, text = options[index]
+            lines.append(f"Answer: {label if asks_letter else text}")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _pick(messages: Sequence[ChatMessage], key: int, options: list[tuple[str, str]]) -> int:
+        """Keep the answer given before; about one turn in three, adopt the other's."""
+
+        def index_of(answer: str | None) -> int | None:
+            if not answer:
+                return None
+            for i, (label, text) in enumerate(options):
+                if answer in (label, text) or answer.strip("()") == label:
+                    return i
+            return None
+
+        own = index_of(_last_answer(messages, "assistant"))
+        other = index_of(_last_answer(messages[1:-1], "user"))
+        switch = (key >> 32) % SWITCH_EVERY == 0
+        if other is not None and (own is None or switch):
+            return other
+        if own is not None and switch and len(options) > 1:  # nobody else answered
+            return (own + 1 + (key >> 40) % (len(options) - 1)) % len(options)
+        if own is not None:
+            return own
+        return (key >> 40) % len(options)
+
+    @staticmethod
+    def _fill_json(template: str, key: int, options: list[tuple[str, str]], body: str) -> str:
+        """Fill a JSON object shown as `{"field": <what goes here>, ...}`."""
+        filled: dict[str, Any] = {}
+        for i, (field, spec) in enumerate(_JSON_FIELD.findall(template)):
+            draw = (key >> (4 * i)) & 0xFF
+            alternatives = re.findall(r"\"([^\"]*)\"", spec)
+            if "true" in spec and "false" in spec:
+                filled[field] = draw % 2 == 0
+            elif len(alternatives) > 1:
+                filled[field] = alternatives[draw % len(alternatives)]
+            elif "letter" in spec and options:
+                filled[field] = options[draw % len(options)][0]
+            elif re.search(r"\d", spec) and not alternatives:
+                numbers = [int(n) for n in re.findall(r"\d+", spec)] or [1]
+                filled[field] = min(numbers) + draw % (max(numbers) - min(numbers) + 1)
+            else:
+                filled[field] = body
+        return json.dumps(filled)
 
     async def aclose(self) -> None:
         return None

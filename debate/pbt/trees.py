@@ -202,10 +202,12 @@ def preference_pairs(
     threshold: float = 0.5,
     kinds: Sequence[str] | None = None,
     dropped: Counter[str] | None = None,
+    chosen_must_hold_correct: bool = True,
 ) -> list[PreferencePair]:
     """Sibling pairs passing the Δscore rule, chosen = higher score, coded resist/accept.
-    Pairs whose chosen turn holds a wrong or ungraded answer are left out (counted in
-    `dropped` under "chosen_wrong" and "chosen_ungraded")."""
+    Unless `chosen_must_hold_correct` is off (the paper's rule alone), pairs whose
+    chosen turn holds a wrong or ungraded answer are left out (counted in `dropped`
+    under "chosen_wrong" and "chosen_ungraded")."""
     scores = compute_scores(tree)
     pairs: list[PreferencePair] = []
     for parent in nx.topological_sort(tree):
@@ -217,7 +219,7 @@ def preference_pairs(
                 continue
             chosen, rejected = (a, b) if scores[a] > scores[b] else (b, a)
             holds = tree.nodes[chosen]["turns"][0].get("correct")
-            if holds is not True:
+            if chosen_must_hold_correct and holds is not True:
                 if dropped is not None:
                     dropped["chosen_wrong" if holds is False else "chosen_ungraded"] += 1
                 continue
