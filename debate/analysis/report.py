@@ -112,6 +112,9 @@ def summarize(
         summary["answer_accuracy"] = accuracy(
             [bool(r["correct"]) for r in answered], clusters=[r["scenario_id"] for r in answered]
         ).as_dict()
+    chose = [r for r in records if (r.get("state") or {}).get("choices")]
+    if chose:
+        summary["choices"] = choice_figures(chose)
     summary["measures"] = list(measures)
     summary.update(protocol_figures(records, measures))
     if failures:
@@ -119,6 +122,26 @@ def summarize(
     if extra:
         summary.update(extra)
     return summary
+
+
+def choice_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Open protocols: how often both debaters chose the same answer (`same_side`), and
+    how often a debater's own pick was the correct answer (`choice_accuracy`)."""
+    same: list[bool] = []
+    picks: list[bool] = []
+    clusters: list[str] = []
+    for record in records:
+        choices = record["state"]["choices"]
+        chosen = [c.get("chosen") for c in choices.values()]
+        same.append(bool(record["state"].get("same_side", len(set(chosen)) == 1)))
+        if record.get("correct_index") is not None:
+            for pick in chosen:
+                picks.append(pick == record["correct_index"])
+                clusters.append(record["scenario_id"])
+    return {
+        "same_side": accuracy(same, clusters=[r["scenario_id"] for r in records]).as_dict(),
+        "choice_accuracy": accuracy(picks, clusters=clusters).as_dict(),
+    }
 
 
 def protocol_figures(records: list[dict[str, Any]], measures: Sequence[str]) -> dict[str, Any]:
@@ -184,6 +207,13 @@ def summary_rows(summary: dict[str, Any]) -> tuple[str, list[tuple[str, str, str
     rows += own
     if judged or not (answered or own):
         rows += _judge_rows(summary)
+    choices = summary.get("choices")
+    if choices:
+        for label, key in (
+            ("same answer chosen", "same_side"),
+            ("choice accuracy", "choice_accuracy"),
+        ):
+            rows.append((label, format_estimate(choices[key]), str(choices[key]["n"])))
     stops = {k: v for k, v in summary.get("stop_reasons", {}).items() if k != "completed"}
     if stops:
         rows.append(("stopped early", ", ".join(f"{k} {v}" for k, v in stops.items()), ""))

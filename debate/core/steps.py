@@ -347,11 +347,17 @@ class VerdictStep(Step):
 
 @register_step
 class Choose(Step):
-    """Roles with `defends: choose` pick the answer they will defend (open protocols)."""
+    """Roles with `defends: choose` pick the answer they will defend (open protocols).
+
+    With `distinct` (the default), when every chooser picks the same answer the later
+    ones defend the other answers instead (the second chooser the next answer, and so
+    on), so the debate never runs one-sided; `state.same_side` records that it happened
+    and `state.choices` keeps each role's own pick next to what it defends."""
 
     key: ClassVar[str] = "choose"
     choose: list[str]
     template: str = "choose"
+    distinct: bool = True
 
     def check(self, protocol: ProtocolSpec) -> list[tuple[str, str]]:
         problems = _role_check(
@@ -391,11 +397,21 @@ class Choose(Step):
             ctx.defends[role] = chosen
             ctx.state.setdefault("choices", {})[role] = {
                 "chosen": chosen,
+                "defends": chosen,
                 "raw": completion.text,
                 "valid": probs is not None,
             }
 
         await asyncio.gather(*(pick(role) for role in self.choose))
+        picks = [ctx.defends[role] for role in self.choose]
+        same = len(self.choose) > 1 and len(set(picks)) == 1
+        ctx.state["same_side"] = same
+        if same and self.distinct:
+            first = picks[0]
+            for offset, role in enumerate(self.choose[1:], 1):
+                other = (cast(int, first) + offset) % len(ctx.labels)
+                ctx.defends[role] = other
+                ctx.state["choices"][role]["defends"] = other
 
 
 class Repeat(Step):
