@@ -49,7 +49,13 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 STOPWORDS = frozenset(
-    ["a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "as", "do", "does", "did", "not", "no", "than", "then", "so", "if", "into", "about", "i", "you", "he", "she", "we", "they", "my", "your", "his", "her", "our", "their", "there", "what", "which", "who", "why", "how", "when"]
+    [  # fmt: skip
+        "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and",
+        "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this",
+        "that", "these", "those", "as", "do", "does", "did", "not", "no", "than", "then", "so",
+        "if", "into", "about", "i", "you", "he", "she", "we", "they", "my", "your", "his",
+        "her", "our", "their", "there", "what", "which", "who", "why", "how", "when",
+    ]
 )
 
 
@@ -183,7 +189,9 @@ def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "verdicts": len(verdicts),
         "judge_label_mass": round(sum(masses) / len(masses), 3) if masses else None,
-        "judge_picks_a_rate": round(sum(1 for v in verdicts if v.get("chosen") == 0) / len(verdicts), 3),
+        "judge_picks_a_rate": round(
+            sum(1 for v in verdicts if v.get("chosen") == 0) / len(verdicts), 3
+        ),
         "judge_accuracy": round(sum(1 for r in records if r["correct"]) / len(records), 3),
         "judge_methods": sorted({str(v.get("method")) for v in verdicts}),
     }

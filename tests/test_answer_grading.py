@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,38 @@ def test_option_labels_only_when_options_were_shown_and_clearly_chosen() -> None
         correct_index=1,
     )
     assert grade_answer("A: nobody is sure where they come from", gold).key != "option:0"
+
+
+def test_a_model_can_grade_and_an_unreadable_reply_stays_ungraded() -> None:
+    import asyncio
+
+    from debate.analysis.model_grading import grade_with_model, regrade
+    from debate.models.scripted import ScriptedModel
+
+    def says(letter: str) -> ScriptedModel:
+        return ScriptedModel(responder=lambda _m, _c: f"Answer: {letter}")
+
+    def run(model: ScriptedModel, answer: str | None) -> bool | None:
+        return asyncio.run(grade_with_model(model, "Why?", answer, VEINS)).correct
+
+    assert run(says("A"), "Blue light does not penetrate deeply") is True
+    assert run(says("B"), "Deoxygenated blood is blue") is False
+    assert run(says("C"), "Something") is None
+    assert run(ScriptedModel(responder=lambda _m, _c: "Hmm."), "Something") is None
+    assert run(says("A"), None) is None  # nothing to grade: no model call needed
+
+    record = {
+        "question": "Q?",
+        "answers": ["Paris", "Rome"],
+        "correct_index": 0,
+        "state": {"grades": {"model": [{"answer": "Paris", "correct": True}]}},
+    }
+
+    async def grader(_q: str, _a: str | None, _g: Gold) -> Any:
+        from debate.analysis.answers import Grade
+
+        return Grade(False, None, "model")
+
+    assert asyncio.run(regrade([record], grader)) == 1
+    entry = record["state"]["grades"]["model"][0]  # type: ignore[index]
+    assert entry["correct"] is False and entry["word_correct"] is True

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -116,21 +118,44 @@ def show_tree(
 def pbt_eval(
     run_dir: Annotated[Path, typer.Argument(help="A flipflop, pbt-balanced or team-debate run.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    grader: Annotated[
+        str | None,
+        typer.Option(help="Grade the answers with this model (any model string) instead."),
+    ] = None,
 ) -> None:
-    """Report a PBT evaluation run; also written to RUN_DIR/pbt_eval.json."""
+    """Report a PBT evaluation run; also written to RUN_DIR/pbt_eval.json (or, with
+    --grader, RUN_DIR/pbt_eval.<model>.json)."""
     from debate.core.store import load_run
     from debate.pbt.evaluation import evaluate, report_table
 
     try:
         records, _ = load_run(run_dir)
+        if grader:
+            regraded = asyncio.run(grade_with(grader, records))
         report = evaluate(records)
     except DebateInputError as exc:
         fail(*exc.lines)
-    (run_dir / "pbt_eval.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    name = "pbt_eval.json"
+    if grader:
+        report["grader"] = {"model": grader, "answers": regraded}
+        name = f"pbt_eval.{re.sub(r'[^A-Za-z0-9._-]+', '_', grader)}.json"
+    (run_dir / name).write_text(json.dumps(report, indent=2) + "\n", "utf-8")
     if json_output:
         print(json.dumps(report, indent=2))
     else:
         console.print(report_table(report))
+
+
+async def grade_with(model_string: str, records: list[dict[str, Any]]) -> int:
+    """Re-grade the run's answers with a model; returns how many were graded."""
+    from debate.analysis.model_grading import model_grader, regrade
+    from debate.models import create_model
+
+    model = create_model(model_string)
+    try:
+        return await regrade(records, model_grader(model))
+    finally:
+        await model.aclose()
 
 
 @commands.command("dpo", group="train")
