@@ -212,3 +212,29 @@ def test_local_penalties_are_per_row_and_the_embedded_defaults_apply() -> None:
     both = asyncio.run(together())
     assert [c.text for c in both] == [plain_alone, strong_alone]
     assert plain_alone != strong_alone
+
+
+def test_copy_block_bans_ngrams_of_earlier_turns_but_not_of_the_system_prompt() -> None:
+    import torch
+
+    from debate.models.batching import Request, Row, RowCopyBlock, copy_table
+
+    system = [1, 2, 3]  # e.g. the question and the answers
+    conversation = [1, 2, 3, 7, 8, 9]  # an earlier turn restating them, then new words
+    table = copy_table(conversation, system, 3)
+    assert (1, 2) not in table  # "1 2 3" is the system prompt's: it may be restated
+    assert table[(7, 8)] == {9} and table[(3, 7)] == {8}
+
+    config = GenerateConfig(no_copy_ngram_size=3)
+    loop = asyncio.new_event_loop()
+    try:
+        request = Request([], config, None, loop, loop.create_future())
+        row = Row(request, system + conversation, max_new=4, blocked=table)
+        free = Row(Request([], GenerateConfig(), None, loop, loop.create_future()), [], 4)
+        block = RowCopyBlock([row, free])
+        ids = torch.tensor([[5, 7, 8], [5, 7, 8]])
+        out = block(ids, torch.zeros((2, 10)))
+        assert out[0, 9] == float("-inf") and int((out[0] == float("-inf")).sum()) == 1
+        assert not bool((out[1] == float("-inf")).any())
+    finally:
+        loop.close()

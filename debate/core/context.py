@@ -374,6 +374,7 @@ class UnitContext:
             no_repeat_ngram_size=spec.no_repeat_ngram_size,
             frequency_penalty=spec.frequency_penalty,
             presence_penalty=spec.presence_penalty,
+            no_copy_ngram_size=spec.no_copy_ngram_size,
         )
 
     def add_verdict(self, verdict: Verdict) -> None:

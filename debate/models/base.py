@@ -35,7 +35,10 @@ class GenerateConfig:
     tokens only, never the prompt's, so a speech can still restate the question and its
     answer); `no_repeat_ngram_size` forbids repeating an n-gram of the reply;
     `frequency_penalty` / `presence_penalty` subtract per earlier use / once used, as
-    OpenAI-compatible servers do (they receive these two and `stop`).
+    OpenAI-compatible servers do (they receive these two and `stop`);
+    `no_copy_ngram_size` forbids reproducing an n-gram (in tokens) of the conversation's
+    earlier messages, the system prompt excepted (it holds the question and answers a
+    reply may restate).
     """
 
     max_tokens: int = 256
@@ -49,6 +52,7 @@ class GenerateConfig:
     no_repeat_ngram_size: int | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
+    no_copy_ngram_size: int | None = None
 
 
 GENERATION_CONTROLS = (
@@ -56,6 +60,7 @@ GENERATION_CONTROLS = (
     "no_repeat_ngram_size",
     "frequency_penalty",
     "presence_penalty",
+    "no_copy_ngram_size",
 )
 
 

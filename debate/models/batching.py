@@ -11,6 +11,7 @@
 - `RowPenalties` applies each row's repetition controls (repetition, frequency and
   presence penalties, no-repeat n-grams) to the tokens the row has generated so far,
   never to its prompt, so rows with different controls share one `generate` call.
+- `RowCopyBlock` keeps rows with `no_copy_ngram_size` from copying their earlier turns.
 - `RowSampler` samples each row with its own temperature, top-p and seeded
   `torch.Generator`. A sampled request is therefore reproducible for a fixed seed
   whatever else shares its batch (up to the numerical noise of padding), and rows
@@ -87,6 +88,7 @@ class Row:
     read_offset: int = 0
     generated: int = 0
     done: bool = False
+    blocked: dict[tuple[int, ...], set[int]] | None = None  # no_copy_ngram_size table
 
     @property
     def prompt_tokens(self) -> int:
@@ -251,6 +253,38 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else random.getrandbits(63))
     return generator
+
+
+def copy_table(
+    conversation: Sequence[int], exempt: Sequence[int], size: int
+) -> dict[tuple[int, ...], set[int]]:
+    """(n-1)-token prefix -> the tokens that would complete an n-gram of `conversation`,
+    leaving out n-grams that also occur in `exempt` (the system prompt)."""
+    allowed = {tuple(exempt[i : i + size]) for i in range(len(exempt) - size + 1)}
+    table: dict[tuple[int, ...], set[int]] = {}
+    for i in range(len(conversation) - size + 1):
+        gram = tuple(conversation[i : i + size])
+        if gram not in allowed:
+            table.setdefault(gram[:-1], set()).add(gram[-1])
+    return table
+
+
+class RowCopyBlock(LogitsProcessor):
+    """Rows with a `no_copy_ngram_size` may not complete an n-gram of their earlier turns."""
+
+    def __init__(self, rows: Sequence[Row]):
+        self.rows = [
+            (i, row.blocked, int(row.request.config.no_copy_ngram_size or 0))
+            for i, row in enumerate(rows)
+            if row.blocked
+        ]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for i, table, size in self.rows:
+            banned = table.get(tuple(input_ids[i, input_ids.shape[1] - size + 1 :].tolist()))
+            if banned:
+                scores[i, list(banned)] = float("-inf")
+        return scores
 
 
 class RowSampler(LogitsProcessor):

@@ -57,9 +57,11 @@ from debate.models.batching import (  # noqa: E402
     MicroBatcher,
     Request,
     Row,
+    RowCopyBlock,
     RowPenalties,
     RowSampler,
     RowTracker,
+    copy_table,
     penalised,
 )
 from debate.models.embedded import CHATML_TEMPLATE, embedded_checkpoint_dir  # noqa: E402
@@ -133,6 +135,14 @@ class LoadedModel:
         ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
         return ids
 
+    def system_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """How many prompt tokens the leading system message takes (0 without one)."""
+        if not messages or messages[0].role != "system":
+            return 0
+        chat = [{"role": "system", "content": messages[0].content}]
+        text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=False, tokenize=False)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
     def pad(self, sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad to one tensor; return (input_ids, attention_mask) on the model's device."""
         width = max(len(sequence) for sequence in sequences)
@@ -174,6 +184,11 @@ class LoadedModel:
                     request.fail(ModelError(f"{name}: cannot build the prompt: {exc}"))
                     continue
                 row = Row(request, ids, max_new=request.config.max_tokens)
+                if request.config.no_copy_ngram_size:
+                    system = self.system_tokens(request.messages)
+                    row.blocked = copy_table(
+                        ids[system:], ids[:system], request.config.no_copy_ngram_size
+                    )
                 (choice_rows if request.config.choices else text_rows).append(row)
             for start in range(0, len(choice_rows), max_rows):
                 chunk = choice_rows[start : start + max_rows]
@@ -214,6 +229,7 @@ class LoadedModel:
                 text=best,
                 choice_logprobs={label: value - norm for label, value in raw.items()},
                 extra_tokens=len(label_ids),
+                blocked=row.blocked,
             )
             if continuation.max_new <= 0:
                 tracker.finish(continuation)
@@ -231,6 +247,8 @@ class LoadedModel:
         processors = LogitsProcessorList()
         if any(penalised(config) for config in configs):  # before sampling reads the scores
             processors.append(RowPenalties(configs, ids.shape[1], self.device))
+        if any(row.blocked for row in rows):
+            processors.append(RowCopyBlock(rows))
         if any(config.temperature > 0 for config in configs):
             processors.append(RowSampler(configs, self.device))
         generation = GenerationConfig(

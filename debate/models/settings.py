@@ -10,12 +10,14 @@ model string goes (`--model debater=local?repetition_penalty=1.2`, a bench exper
 | `repetition_penalty` | > 0; above 1 discourages tokens the reply already holds |
 | `no_repeat_ngram_size` | an n-gram of the reply may not occur twice in it |
 | `frequency_penalty`, `presence_penalty` | -2..2: minus this per earlier use / once used |
+| `no_copy_ngram_size` | the reply may not copy an n-gram of earlier turns (not the system) |
 
-Penalties count the reply's own tokens only, never the prompt's.
+Penalties count the reply's own tokens only, never the prompt's; n-gram sizes are in
+tokens.
 The model's controls override those the agent declares (stop strings are added to the
 agent's). The `local` and `hf/` backends apply all of them; OpenAI-compatible servers
-receive `stop`, `frequency_penalty` and `presence_penalty` (the other two are not part
-of that API and are not sent). `GenerationControls` is also the part of an agent
+receive `stop`, `frequency_penalty` and `presence_penalty` (the others are not part of
+that API and are not sent). `GenerationControls` is also the part of an agent
 declaration that holds them.
 """
 
@@ -48,6 +50,7 @@ class GenerationControls(BaseModel):
     no_repeat_ngram_size: int | None = Field(default=None, ge=1, le=64)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    no_copy_ngram_size: int | None = Field(default=None, ge=2, le=64)
 
     def controls(self) -> dict[str, Any]:
         """The repetition controls that are set."""
