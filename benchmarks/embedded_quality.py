@@ -202,7 +202,7 @@ async def main() -> None:
     parser.add_argument("--debater-model", default="local")
     parser.add_argument("--judge-model", default="local")
     parser.add_argument("--questions", type=int, default=4, help="demo debates")
-    parser.add_argument("--qa", type=int, default=20, help="direct-QA questions")
+    parser.add_argument("--qa", type=int, default=20, help="direct-QA questions (0: skip)")
     args = parser.parse_args()
     started = time.perf_counter()
     note(f"{args.questions} demo debates ({args.debater_model} debaters, {args.judge_model} judge)")
@@ -210,16 +210,19 @@ async def main() -> None:
         "debate", {"debater": args.debater_model, "judge": args.judge_model}, args.questions, False
     )
     debated = time.perf_counter()
-    note(f"direct QA on {args.qa} questions, both orders")
-    answered = await run_protocol("direct-qa", {"judge": args.judge_model}, args.qa, True)
     result: dict[str, Any] = {
         "debater_model": args.debater_model,
         "judge_model": args.judge_model,
         **debate_figures(debates),
-        **judge_figures(answered),
+    }
+    if args.qa:
+        note(f"direct QA on {args.qa} questions, both orders")
+        answered = await run_protocol("direct-qa", {"judge": args.judge_model}, args.qa, True)
+        result.update(judge_figures(answered))
+    result.update({
         "debate_s": round(debated - started, 1),
         "wall_s": round(time.perf_counter() - started, 1),
-    }
+    })
     print(json.dumps(result))
 
 

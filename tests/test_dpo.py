@@ -45,7 +45,8 @@ def test_preferences_load_by_split(tmp_path: Path) -> None:
     out = tmp_path / "prefs.jsonl"
     counts = export_preferences(tmp_path / "r", out, balanced=False)
     data = load_preferences(out)
-    assert sum(len(split) for split in data.values()) == counts["n_rows"] == 8
+    # 8 pairs by the paper's rule; one is left out: its chosen turn keeps the wrong answer
+    assert sum(len(split) for split in data.values()) == counts["n_rows"] == 7
     for split in data.values():
         assert split.column_names[:3] == ["prompt", "chosen", "rejected"]
 

@@ -112,6 +112,10 @@ def summarize(
         summary["answer_accuracy"] = accuracy(
             [bool(r["correct"]) for r in answered], clusters=[r["scenario_id"] for r in answered]
         ).as_dict()
+        summary["answer_ungraded"] = accuracy(
+            [not (r.get("state") or {}).get("final_answer", {}).get("graded") for r in answered],
+            clusters=[r["scenario_id"] for r in answered],
+        ).as_dict()
     chose = [r for r in records if (r.get("state") or {}).get("choices")]
     if chose:
         summary["choices"] = choice_figures(chose)
@@ -204,6 +208,9 @@ def summary_rows(summary: dict[str, Any]) -> tuple[str, list[tuple[str, str, str
     rows: list[tuple[str, str, str]] = []
     if answered:
         rows.append(("final-answer accuracy", format_estimate(answered), str(answered["n"])))
+        ungraded = summary.get("answer_ungraded")
+        if ungraded:
+            rows.append(("  ungraded", format_estimate(ungraded), str(ungraded["n"])))
     rows += own
     if judged or not (answered or own):
         rows += _judge_rows(summary)

@@ -266,6 +266,9 @@ def family_summary(
         "protocol": records[0]["protocol"] if records else None,
         "n_units": len(records),
         "accuracy": accuracy([final_correct(r) for r in records], clusters=clusters).as_dict(),
+        "ungraded": accuracy(
+            [not (f and f.get("graded")) for f in finals], clusters=clusters
+        ).as_dict(),
         "graded_answers": sum(1 for f in finals if f and f.get("graded")),
         "status": {status: statuses.get(status, 0) for status in STATUSES},
         "source": dict(sources),
@@ -336,6 +339,8 @@ def render_family_summary(summary: dict[str, Any]) -> list[Table]:
     head.add_column("figure")
     head.add_column("value")
     head.add_row("accuracy", format_estimate(summary["accuracy"]))
+    if "ungraded" in summary:  # reports written before it was measured lack it
+        head.add_row("  ungraded final answers", format_estimate(summary["ungraded"]))
     baseline = summary.get("baseline")
     if baseline:
         head.add_row(f"baseline ({baseline['protocol']})", format_estimate(baseline["accuracy"]))

@@ -104,7 +104,10 @@ def train_dpo(options: DPOOptions) -> dict[str, Any]:
     splits = load_preferences(options.data)
     if options.split not in splits or len(splits[options.split]) == 0:
         have = ", ".join(f"{k} ({len(v)})" for k, v in splits.items())
-        raise DebateInputError(f"--data: {options.data}: no '{options.split}' rows (have {have})")
+        raise DebateInputError(
+            f"--data: {options.data}: no '{options.split}' rows (have {have}); export again "
+            "with --no-balanced or other --split fractions, or from more questions"
+        )
     train = _preference_columns(splits[options.split])
     evaluation = None
     if options.eval_split and len(splits.get(options.eval_split, [])) > 0:
