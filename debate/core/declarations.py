@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from debate.models.settings import GenerationControls
+
 MAX_TOKENS = 1_000_000
 """The largest `max_tokens` a declaration may ask for."""
 MAX_RETRIES = 10
@@ -28,8 +30,6 @@ def check_pattern(source: str, groups: int) -> str:
         need = "a capture group" if groups == 1 else f"{groups} capture groups"
         raise ValueError(f"needs {need} (has {compiled.groups})")
     return source
-
-from debate.models.settings import GenerationControls
 
 
 class Declaration(BaseModel):

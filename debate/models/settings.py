@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,13 +39,17 @@ from debate.models.base import (
     Model,
 )
 
+MAX_STOP_CHARS = 200
+
 
 class GenerationControls(BaseModel):
     """Stop strings and repetition controls (None: the backend's default)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    stop: list[str] = Field(default_factory=list, max_length=8)
+    stop: list[Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]] = Field(
+        default_factory=list, max_length=8
+    )
     repetition_penalty: float | None = Field(default=None, gt=0, le=10)
     no_repeat_ngram_size: int | None = Field(default=None, ge=1, le=64)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -71,9 +75,6 @@ class GenerationControls(BaseModel):
         if self.stop:
             changes["stop"] = tuple(dict.fromkeys([*config.stop, *self.stop]))
         return replace(config, **changes) if changes else config
-
-
-MAX_STOP_CHARS = 200
 
 
 def _unescape(value: str) -> str:
