@@ -299,3 +299,29 @@ def test_a_killed_session_resumes_without_asking_again(tmp_path: Path) -> None:
     asked = [m["text"] for m in record["messages"] if m["kind"] == "question"]
     assert asked == ["First question?", "Second question?"]
     assert record["final_verdict"]["probs"] == [0.6, 0.4]
+
+
+def test_an_open_consultancy_is_finished_before_the_next_one(tmp_path: Path) -> None:
+    # the consultant answers after 300 ms, so the other unit's first question is waiting
+    # already when this unit's next question comes
+    process = start_cli(
+        "run", "consultancy", "--model", "scripted/latency-300", "--model", "judge=human",
+        "--human-port", "0", "--limit", "2", "--no-swap", "--out", str(tmp_path / "run"),
+        "--no-show",
+    )  # fmt: skip
+    try:
+        page = PageClient(read_url(process, "human judge page:"))
+        questions = []
+        for step in range(6):
+            request = page.next_request()
+            system = request["messages"][0]["content"]
+            questions.append(re.search(r"Question: (.*)", system).group(1))  # type: ignore[union-attr]
+            if request["kind"] == "text":
+                page.call("api/answer", {"id": request["id"], "text": f"Question {step}?"})
+            else:
+                page.call("api/answer", {"id": request["id"], "probs": [1, 1]})
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    assert questions[0] == questions[1] == questions[2] != questions[3]
+    assert questions[3] == questions[4] == questions[5]

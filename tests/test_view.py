@@ -236,3 +236,27 @@ def test_exported_file_renders_offline_with_the_same_content(
     image = wait_for(browser, ".plots img")
     assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
     assert urllib.parse.urlparse(image.get_attribute("src")).scheme == "data"
+
+
+def test_reloading_the_page_follows_a_run_being_written(
+    runs: list[Path], tmp_path: Path, browser: Any
+) -> None:
+    lines = (runs[0] / "transcripts.jsonl").read_text().splitlines(keepends=True)
+    live = tmp_path / "live-run"
+    live.mkdir()
+    (live / "spec.yaml").write_text((runs[0] / "spec.yaml").read_text())
+    (live / "transcripts.jsonl").write_text("".join(lines[:1]) + lines[1][:30])  # mid-write
+    (live / "live.jsonl").write_text("")
+    process = start_cli("view", str(live), "--port", "0")
+    try:
+        browser.get(read_url(process, "debate viewer:"))
+        wait_for(browser, "tr.unit-row")
+        assert _rows(browser) == ["debate/q0/orig"]
+        assert "run in progress" in browser.find_element("id", "live").text
+        with (live / "transcripts.jsonl").open("w") as handle:
+            handle.write("".join(lines))  # the run went on
+        browser.refresh()
+        wait_for(browser, "tr.unit-row")
+        assert len(_rows(browser)) == 4
+    finally:
+        process.kill()

@@ -51,6 +51,8 @@ from debate.models.base import (
 DEFAULT_PORT = 8321
 ANNOTATOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_TEXT = 20_000
+RETURN_WAIT_S = 180.0
+"""How long the page waits for the open unit to come back after a text answer."""
 
 
 def check_annotator(name: str) -> str:
@@ -188,6 +190,7 @@ class HumanModel:
         self.url: str | None = None
         self._numbers = 0
         self._current_tag: str | None = None
+        self._returning_until = 0.0
         self._changed: asyncio.Event | None = None
         self._server: Any = None
         self._starting: asyncio.Task[None] | None = None
@@ -211,10 +214,15 @@ class HumanModel:
         self._changed = asyncio.Event()
 
     def current(self) -> Request | None:
-        """What the page shows: the open unit's next request, else the first unit in order."""
+        """What the page shows: the open unit's next request, else the first unit in order.
+
+        After a text answer (a question, a speech) the unit goes on, so its next request
+        is awaited for up to `RETURN_WAIT_S` before another unit is opened."""
+        same = [r for r in self.pending.values() if r.tag == self._current_tag]
+        if not same and self._returning_until > time.monotonic():
+            return None
         if not self.pending:
             return None
-        same = [r for r in self.pending.values() if r.tag == self._current_tag]
         chosen = min(same or self.pending.values(), key=lambda r: (r.order, r.number))
         if chosen.shown_at is None:
             chosen.shown_at = time.monotonic()
@@ -226,6 +234,7 @@ class HumanModel:
             "answered": self.answered,
             "waiting": len(self.pending),
             "closed": self._closed,
+            "continuing": self._returning_until > time.monotonic(),
         }
 
     def submit(self, number: int, answer: dict[str, Any]) -> dict[str, Any]:
@@ -256,6 +265,7 @@ class HumanModel:
         del self.pending[number]
         self.answered += 1
         self._current_tag = request.tag
+        self._returning_until = 0.0 if request.choices else time.monotonic() + RETURN_WAIT_S
         if not request.future.done():
             request.future.set_result(entry)
         self._notify()

@@ -42,6 +42,7 @@ class HumanModel(Protocol):
 
     def submit(self, number: int, answer: dict[str, Any]) -> dict[str, Any]: ...
 
+
 HOST = "127.0.0.1"
 WAIT_S = 20.0
 MAX_BODY = 256 * 1024

@@ -126,7 +126,9 @@ function show(state) {
     $("waiting").hidden = false;
     $("waiting").textContent = state.closed
       ? "The run has finished. Every answer you submitted is saved; you can close this page."
-      : "Waiting for the next request…";
+      : state.continuing
+        ? "Waiting for the reply in this debate…"
+        : "Waiting for the next request…";
     return;
   }
   $("waiting").hidden = true;
