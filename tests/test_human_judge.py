@@ -325,3 +325,29 @@ def test_an_open_consultancy_is_finished_before_the_next_one(tmp_path: Path) -> 
         process.kill()
     assert questions[0] == questions[1] == questions[2] != questions[3]
     assert questions[3] == questions[4] == questions[5]
+
+
+def test_a_person_judges_a_stored_run_again(tmp_path: Path) -> None:
+    source, judges = tmp_path / "source", tmp_path / "judges"
+    made = start_cli("run", "debate", "--model", "scripted", "--limit", "1", "--out", str(source))
+    assert made.wait(timeout=120) == 0
+    process = start_cli(
+        "judge", str(source), "--judge", "human", "--judge", "scripted", "--annotator", "ana",
+        "--human-port", "0", "--out", str(judges),
+    )  # fmt: skip
+    try:
+        page = PageClient(read_url(process, "human judge page:"))
+        for _ in range(2):
+            request = page.next_request()
+            assert request["kind"] == "verdict"
+            assert "Debater A:" in request["messages"][-1]["content"]  # the stored debate
+            page.call("api/answer", {"id": request["id"], "probs": [0.9, 0.1]})
+        assert process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+    records = _records(judges / "human-ana")
+    assert [r["final_verdict"]["method"] for r in records] == ["human", "human"]
+    assert {r["source_unit"] for r in records} == {r["id"] for r in _records(source)}
+    assert len((judges / "human-ana" / "human-ana.jsonl").read_text().splitlines()) == 2
+    compared = start_cli("agreement", str(judges / "human-ana"), str(judges / "scripted"))
+    assert compared.wait(timeout=120) == 0

@@ -39,6 +39,16 @@ def _labelled(values: list[str] | None) -> dict[str, str] | None:
     return pairs
 
 
+def _person(value: str, annotator: str | None) -> str:
+    """`human` (or `LABEL=human`) becomes `human/NAME` with `--annotator NAME`."""
+    label, sep, model = value.rpartition("=")
+    if annotator is None or model != "human":
+        return value
+    from debate.models.human import check_annotator
+
+    return f"{label}{sep}human/{check_annotator(annotator)}"
+
+
 @commands.command("bench")
 def bench_command(
     experiment: Annotated[
@@ -189,6 +199,12 @@ def judge_command(
         list[str] | None,
         typer.Option(help="Server for openai/ judges: URL, or LABEL=URL. Repeatable."),
     ] = None,
+    annotator: Annotated[
+        str | None, typer.Option(help="Name of the person judging (with --judge human).")
+    ] = None,
+    human_port: Annotated[
+        int, typer.Option(help="Port of the human-judge page on 127.0.0.1 (0: any free one).")
+    ] = 8321,
 ) -> None:
     """Judge a finished run's debates again with other judges: no debater calls."""
     from debate.bench.judging import JudgeSettings, judge_study
@@ -204,7 +220,7 @@ def judge_command(
         for value in model_base_url or []:
             label, sep, url = value.partition("=")
             urls[label if sep else ""] = url if sep else value
-        judges = _labelled(judge) or {}
+        judges = _labelled([_person(value, annotator) for value in judge]) or {}
         options = {} if max_connections is None else {"max_connections": max_connections}
         settings = JudgeSettings(
             judge_spec=judge_spec,
@@ -215,6 +231,7 @@ def judge_command(
             concurrency=concurrency,
             base_urls=urls,
             model_options=options,
+            backend_options={"human": {"port": human_port}},
         )
         judge_study(run_dir, judges, out, settings, console)
     except DebateInputError as exc:

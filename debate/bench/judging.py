@@ -99,7 +99,15 @@ def judge_again(
         models[0],
         base_urls={role: url} if url else {},
         options=settings.model_options,
-        backend_options=settings.backend_options,
+        backend_options={
+            **settings.backend_options,
+            # a person's answers are journaled in this judge's own run directory
+            "human": {
+                **settings.backend_options.get("human", {}),
+                "journal_dir": str(out),
+                "resume": settings.resume,
+            },
+        },
     )
     plans = plan_units_again(source, settings.limit)
     judged_from = {
