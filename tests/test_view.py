@@ -260,3 +260,24 @@ def test_reloading_the_page_follows_a_run_being_written(
         assert len(_rows(browser)) == 4
     finally:
         process.kill()
+
+
+def test_a_panel_verdict_shows_its_members(tmp_path: Path, browser: Any) -> None:
+    source, judged = tmp_path / "source", tmp_path / "judged"
+    made = start_cli("run", "debate", "--model", "scripted", "--limit", "1", "--out", str(source))
+    assert made.wait(timeout=120) == 0
+    panel = start_cli(
+        "judge", str(source), "--judge", "duo=scripted,scripted/other", "--out", str(judged)
+    )
+    assert panel.wait(timeout=120) == 0
+    target = tmp_path / "panel.html"
+    assert start_cli("view", str(judged / "duo"), "--export", str(target)).wait(timeout=120) == 0
+    unit = "debate/truthfulqa-0/orig"
+    browser.get(target.as_uri() + "#/unit/" + urllib.parse.quote(unit, safe=""))
+    members = wait_for(browser, ".verdict .panel table")
+    rows = members.find_elements("css selector", "tbody tr")
+    assert [row.find_elements("css selector", "td")[1].text for row in rows] == [
+        "scripted",
+        "scripted/other",
+    ]
+    assert "judged from" in browser.find_element("css selector", ".entry").text

@@ -224,6 +224,15 @@ function promptOf(record, call) {
   return stored.messages.map(([role, ids]) => ({ role, content: ids.map((i) => prompts.parts[i]).join("\n\n") }));
 }
 
+function panelBlock(panel, answers) {
+  // a judge panel keeps every member's verdict next to its own
+  if (!panel || !Array.isArray(panel.members)) return null;
+  return h("div", { className: "panel" },
+    h("p", { className: "muted", text: "panel: " + panel.aggregate + " of " + panel.n_valid + " valid / " + panel.n_members + " members" + (panel.tie ? " · tie (counted wrong)" : "") }),
+    table(["member", "model", "method", "verdict"], panel.members.map((m) => [m.label || "", m.model || "", m.method || "",
+      m.valid && Array.isArray(m.probs) ? bars(m.probs, answers, null) : "invalid"])));
+}
+
 function verdictBlock(record, verdict) {
   const answers = record.answers || [];
   const head = [verdict.role, "round " + verdict.round, verdict.final ? "final" : "intermediate", "method: " + verdict.method,
@@ -233,7 +242,8 @@ function verdictBlock(record, verdict) {
     h("div", { className: "verdict-head", text: head }),
     verdict.valid && Array.isArray(verdict.probs) ? bars(verdict.probs, answers, verdict.final ? record.correct_index : null) : null,
     meta.annotator ? h("p", { className: "muted", text: "annotator " + meta.annotator + (meta.seconds !== undefined ? " · " + fmt(meta.seconds, 1) + " s" : "") }) : null,
-    verdict.raw ? h("details", {}, h("summary", { text: verdict.method === "human" ? "reason given" : "raw reply" }), h("pre", { className: "text", text: verdict.raw })) : null);
+    verdict.raw ? h("details", {}, h("summary", { text: verdict.method === "human" ? "reason given" : "raw reply" }), h("pre", { className: "text", text: verdict.raw })) : null,
+    panelBlock(verdict.panel, answers));
   for (const call of verdict.shown || []) {
     const messages = promptOf(record, call);
     if (!messages) continue;
