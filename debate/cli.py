@@ -9,6 +9,7 @@ status 2; there are no tracebacks for bad input.
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from debate.core.console import (
     parse_bindings,
     parse_variants,
 )
-from debate.errors import EXIT_UNITS_FAILED, DebateInputError
+from debate.errors import EXIT_BUDGET, EXIT_UNITS_FAILED, DebateInputError
 from debate.version import __version__
 
 app = typer.Typer(
@@ -117,6 +118,18 @@ def run(
     store_prompts: Annotated[
         str, typer.Option(help="Exact messages kept in records: verdicts (default) or all calls.")
     ] = "verdicts",
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(help="Stop starting units once the next would pass this many US dollars."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Stop starting units once the next would pass this many tokens."),
+    ] = None,
 ) -> None:
     """Run a protocol over scenarios and write a run directory."""
     from debate.runner import RunOptions, default_run_dir, execute_run
@@ -159,7 +172,11 @@ def run(
             human_port=human_port,
             force=force,
             store_prompts=store_prompts,
+            prices=prices,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
         )
+        check_budget(max_cost, max_tokens)
         if executor not in ("local", "ray"):
             raise DebateInputError(f"--executor: unknown executor '{executor}' (local or ray)")
         if workers is not None and workers < 1:
@@ -187,6 +204,16 @@ def run(
             err=True,
         )
         raise typer.Exit(EXIT_UNITS_FAILED)
+    if summary.get("stop_reason") == "budget":
+        raise typer.Exit(EXIT_BUDGET)
+
+
+def check_budget(max_cost: float | None, max_tokens: int | None) -> None:
+    """`--max-cost` and `--max-tokens` must be positive numbers."""
+    if max_cost is not None and not (max_cost > 0 and math.isfinite(max_cost)):
+        raise DebateInputError("--max-cost: must be a positive number of US dollars")
+    if max_tokens is not None and max_tokens < 1:
+        raise DebateInputError("--max-tokens: must be at least 1")
 
 
 @app.command()
@@ -234,23 +261,42 @@ def list_declarations(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print summary JSON.")] = False,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
+    ] = None,
 ) -> None:
-    """Recompute and print a run's summary (judge accuracy with CIs, invalid counts)."""
+    """Recompute and print a run's summary (judge accuracy with CIs, invalid counts, tokens
+    and cost), streaming the records from disk."""
     import json
 
-    from debate.analysis.report import print_summary, run_measures, summarize, write_summary
-    from debate.core.store import load_run
+    from debate.analysis.report import print_summary, summarize_run, write_summary
+    from debate.core.costs import find_prices
 
     try:
-        records, failures = load_run(run_dir)
+        kept = _run_facts(run_dir)
+        summary = summarize_run(run_dir, extra=kept, prices=find_prices(prices))
     except DebateInputError as exc:
         fail(*exc.lines)
-    summary = summarize(records, failures, measures=run_measures(run_dir))
     write_summary(run_dir, summary)
     if json_output:
         print(json.dumps(summary, indent=2))
     else:
         print_summary(summary, console)
+
+
+def _run_facts(run_dir: Path) -> dict[str, Any]:
+    """What only the run itself knew (why it stopped, its budget, cache counts), kept from
+    its summary.json when a report is recomputed."""
+    import json
+
+    try:
+        previous = json.loads((run_dir / "summary.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict):
+        return {}
+    return {key: previous[key] for key in ("stop_reason", "budget", "cache") if key in previous}
 
 
 @app.command()

@@ -10,6 +10,9 @@ EXIT_BAD_INPUT = 2
 """Bad input (a declaration, a data file, an option, a run folder): nothing or only part ran."""
 EXIT_UNITS_FAILED = 3
 """`debate run` finished, but some units failed for good (listed in `failures.jsonl`)."""
+EXIT_BUDGET = 4
+"""`--max-cost` or `--max-tokens` stopped the run before all its units (none failed);
+`--resume` with a larger budget continues it."""
 
 
 class DebateInputError(Exception):

@@ -12,7 +12,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,11 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from debate.analysis.report import print_summary, summarize, write_summary
+from debate.analysis.report import print_summary, summarize_run, write_summary
 from debate.core.context import LABELS
+from debate.core.costs import Budget, CostMeter, find_prices
 from debate.core.declarations import Bundle
-from debate.core.engine import Engine, ModelBindings, UnitPlan, plan_units
+from debate.core.engine import Engine, ModelBindings
 from debate.core.event_log import EventLog
 from debate.core.events import (
     Event,
@@ -37,9 +38,10 @@ from debate.core.events import (
     VerdictGiven,
 )
 from debate.core.loading import load_protocol
-from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
-from debate.core.scenarios import load_scenarios
-from debate.core.store import RunStore
+from debate.core.planning import ScenarioChecks, UnitPlan, iter_plans, plan_shape, unit_keys
+from debate.core.provenance import Fingerprinter, check_resume, write_run_spec
+from debate.core.scenarios import Scenario, stream_scenarios
+from debate.core.store import RunStore, latest_failures
 from debate.errors import DebateInputError
 from debate.models import Model
 from debate.models.human import check_annotator, unit_order
@@ -75,6 +77,9 @@ class RunOptions:
     human_port: int = 8321
     force: bool = False
     store_prompts: str = "verdicts"
+    prices: Path | None = None
+    max_cost: float | None = None
+    max_tokens: int | None = None
 
 
 def default_run_dir(protocol: str) -> Path:
@@ -187,7 +192,9 @@ def verdict_line(record: dict[str, Any]) -> str:
     return line
 
 
-def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[list[Subscriber], Any]:
+def _subscribers(
+    options: RunOptions, console: Console, total: int, meter: CostMeter
+) -> tuple[list[Subscriber], Any]:
     show = options.show if options.show is not None else total <= 4
     subscribers: list[Subscriber] = []
     closer: Any = None
@@ -195,7 +202,10 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
         from debate.live.view import make_view  # provided by the live-view feature
 
         view = make_view(
-            console=console, plain=options.plain or not console.is_terminal, total=total
+            console=console,
+            plain=options.plain or not console.is_terminal,
+            total=total,
+            cost=meter.label,
         )
         return [view.handle], view
     if show:
@@ -207,19 +217,20 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[cost]}"),
             console=console,
             transient=False,
         )
-        task = progress.add_task("units", total=total, failed=0)
+        task = progress.add_task("units", total=total, failed=0, cost=meter.label())
         failed = 0
 
         def advance(event: Event) -> None:
             nonlocal failed
             if isinstance(event, UnitFinished):
-                progress.advance(task)
+                progress.update(task, advance=1, cost=meter.label())
             elif isinstance(event, UnitFailed):
                 failed += 1
-                progress.update(task, advance=1, failed=failed)
+                progress.update(task, advance=1, failed=failed, cost=meter.label())
 
         subscribers.append(advance)
         closer = progress
@@ -228,13 +239,14 @@ def _subscribers(options: RunOptions, console: Console, total: int) -> tuple[lis
 
 def run_with_ray(
     bundle: Bundle,
-    plans: list[UnitPlan],
+    plans: Iterable[UnitPlan],
     options: RunOptions,
     model_options: dict[str, Any],
     store: RunStore,
-    subscribers: list[Subscriber],
-) -> None:
-    """Shard the units over Ray actors; this process stays the run store's only writer."""
+    engine: Engine,
+) -> str:
+    """Shard the units over Ray actors; this process stays the run store's only writer.
+    Returns why the run stopped (`completed` or `budget`)."""
     try:
         import ray  # noqa: F401
     except ImportError as exc:
@@ -243,9 +255,9 @@ def run_with_ray(
         ) from exc
     from debate.scale import RaySettings, run_on_ray
 
-    run_on_ray(
+    outcome = run_on_ray(
         bundle,
-        [plan for plan in plans if plan.id not in store.done],
+        plans,
         RaySettings(
             address=options.ray_address,
             workers=options.workers,
@@ -258,8 +270,21 @@ def run_with_ray(
             cache_dir=str(options.cache_dir) if options.cache else None,
         ),
         store,
-        subscribers,
+        engine.subscribers,
+        budget=engine.budget,
+        meter=engine.meter,
     )
+    return outcome.engine.stop_reason
+
+
+def _budget(options: RunOptions, bundle: Bundle, bindings: ModelBindings) -> Budget:
+    """The run's meter and budget; a cost budget needs a price for every model."""
+    meter = CostMeter(find_prices(options.prices))
+    budget = Budget(meter, max_cost=options.max_cost, max_tokens=options.max_tokens)
+    budget.check_priced(
+        bindings.model_string(role, bundle.role_spec(role).name) for role in bundle.protocol.roles
+    )
+    return budget
 
 
 def _named_annotator(bindings: dict[str, str], annotator: str | None) -> dict[str, str]:
@@ -289,9 +314,27 @@ def _asks_person(bindings: ModelBindings, bundle: Bundle) -> bool:
 
 
 def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
-    """Run a protocol as `debate run` does and return the summary."""
+    """Run a protocol as `debate run` does and return the summary.
+
+    Scenarios and units are planned lazily and records are dropped once written, so
+    memory holds the units in flight, not the run; the summary streams the records back
+    from disk. With a budget, the summary's `stop_reason` says whether it stopped the run."""
     bundle = load_protocol(options.protocol)
-    scenarios = load_scenarios(options.scenarios, limit=options.limit, seed=options.seed)
+    shape = plan_shape(
+        bundle, swap=options.swap, repeats=options.repeats, variants=options.variants
+    )
+    checks = ScenarioChecks(bundle)
+    fingerprinter = Fingerprinter()
+
+    def survey(scenario: Scenario) -> None:  # each scenario, once, before anything runs
+        checks(scenario)
+        fingerprinter.add_scenario(scenario)
+        fingerprinter.add_units(unit_keys(bundle, scenario, shape, options.seed))
+
+    scenarios = stream_scenarios(
+        options.scenarios, limit=options.limit, seed=options.seed, check=survey
+    )
+    checks.raise_any()
     model_options: dict[str, Any] = {}
     if options.max_connections is not None:
         model_options["max_connections"] = options.max_connections
@@ -305,26 +348,31 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         backend_options={"human": _human_options(options)},
     )
     bindings.check(bundle)
-    plans = plan_units(
-        bundle,
-        scenarios,
-        seed=options.seed,
-        swap=options.swap,
-        repeats=options.repeats,
-        variants=options.variants,
-    )
-    if _asks_person(bindings, bundle):
-        if options.executor == "ray":
-            raise DebateInputError("--executor ray: a human judge answers in this process only")
-        # a person sees the units in a seeded random order, not the data's order
-        plans.sort(key=lambda plan: unit_order(options.seed, plan.id))
+    budget = _budget(options, bundle, bindings)
+    person = _asks_person(bindings, bundle)
+    if person and options.executor == "ray":
+        raise DebateInputError("--executor ray: a human judge answers in this process only")
+
+    def plans() -> Iterable[UnitPlan]:
+        planned = iter_plans(
+            bundle,
+            scenarios,
+            seed=options.seed,
+            swap=options.swap,
+            repeats=options.repeats,
+            variants=options.variants,
+        )
+        if person:
+            # a person sees the units in a seeded random order, not the data's order (a run
+            # judged by hand is small enough to hold its plans)
+            return sorted(planned, key=lambda plan: unit_order(options.seed, plan.id))
+        return planned
+
     models = {
         role: bindings.model_string(role, bundle.role_spec(role).name)
         for role in bundle.protocol.roles
     }
-    fingerprint = experiment_fingerprint(
-        bundle, scenarios, [(plan.id, plan.seed) for plan in plans], options.seed, models
-    )
+    fingerprint = fingerprinter.result(bundle, options.seed, models)
     differs = check_resume(options.out, fingerprint, force=options.force) if options.resume else []
     store = RunStore(options.out, resume=options.resume)
     write_run_spec(
@@ -352,8 +400,13 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
             "base_urls": {key or "*": url for key, url in options.base_urls.items()},
         },
     )
-    todo = sum(1 for plan in plans if plan.id not in store.done)
-    subscribers, closer = _subscribers(options, console, todo)
+    total = len(scenarios) * shape.per_scenario
+    todo = total
+    if store.done:
+        todo = sum(1 for plan in plans() if plan.id not in store.done)
+        for spent in (*store.iter_records(), *latest_failures(options.out).values()):
+            budget.meter.add(spent)  # a resumed run's budget counts what was spent before
+    subscribers, closer = _subscribers(options, console, todo, budget.meter)
     event_log = EventLog(options.out)  # for `debate watch --follow` in another terminal
     engine = Engine(
         bundle,
@@ -363,17 +416,20 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         subscribers=[*subscribers, event_log],
         stream_text=getattr(closer, "shows_text", False),  # only the live view shows deltas
         store_prompts=options.store_prompts,
+        budget=budget,
     )
 
     async def go() -> None:
         try:
-            await engine.run(plans)
+            await engine.run(plans())
         finally:
             await bindings.aclose()
 
     def execute() -> None:
         if options.executor == "ray":
-            run_with_ray(bundle, plans, options, model_options, store, engine.subscribers)
+            engine.stop_reason = run_with_ray(
+                bundle, plans(), options, model_options, store, engine
+            )
         else:
             asyncio.run(go())
 
@@ -388,24 +444,37 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
             store.close()
         finally:
             event_log.close()
-    records, failures = store.records(), store.failures()
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"stop_reason": engine.stop_reason}
+    if budget.active:
+        extra["budget"] = {
+            "max_cost_usd": options.max_cost,
+            "max_tokens": options.max_tokens,
+            "spent_usd": round(budget.meter.usd, 6) if budget.meter.prices else None,
+            "spent_tokens": budget.meter.tokens,
+        }
     if cached_models:
         extra["cache"] = {
             "hits": sum(m.hits for m in cached_models),
             "misses": sum(m.misses for m in cached_models),
         }
-    summary = summarize(
-        records,
-        failures,
+    summary = summarize_run(
+        options.out,
         protocol=bundle.protocol.name,
         measures=bundle.protocol.summary,
         extra=extra,
+        prices=budget.meter.prices,
     )
     write_summary(options.out, summary)
     event_log.remove()  # the run ended: its records hold everything the log held
     print_summary(summary, console)
-    skipped = len(plans) - todo
+    skipped = total - todo
     note = f" ({skipped} already done)" if skipped else ""
     console.print(f"run directory: {options.out}{note}", markup=False, highlight=False)
+    if engine.stop_reason == "budget":
+        console.print(
+            f"budget reached ({budget.meter.label()}): units left unscheduled; "
+            "continue with --resume and a larger budget",
+            markup=False,
+            highlight=False,
+        )
     return summary

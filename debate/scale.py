@@ -6,17 +6,19 @@ and runs units with the normal async engine, `concurrency` at a time. The driver
 dispatches units, keeps at most `concurrency` in flight per actor, and is the run store's
 single writer, so resume, dedup and fsync semantics are those of a local run. When an
 actor dies, its in-flight units are put back in the queue and a replacement actor is
-started; the store's id check keeps every unit exactly once.
+started (a dead worker's results are lost, so each unit is written once).
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from debate.core.costs import Budget, CostMeter
 from debate.core.declarations import Bundle
 from debate.core.engine import Engine, ModelBindings, UnitPlan
 from debate.core.events import Subscriber
@@ -106,12 +108,18 @@ def _init_ray(address: str | None) -> Any:
 
 def run_on_ray(
     bundle: Bundle,
-    plans: list[UnitPlan],
+    plans: Iterable[UnitPlan],
     settings: RaySettings,
     store: RunStore | None,
     subscribers: list[Subscriber],
+    *,
+    budget: Budget | None = None,
+    meter: CostMeter | None = None,
 ) -> RayOutcome:
-    """Run `plans` on Ray actors: the records and failures, and how many workers died."""
+    """Run `plans` on Ray actors: the records and failures, and how many workers died.
+
+    Plans are taken from `plans` only as actors have room for them, so the driver holds
+    the units in flight, not the run; with a store, records are dropped once written."""
     ray = _init_ray(settings.address)
     from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
 
@@ -129,9 +137,13 @@ def run_on_ray(
         "num_gpus": gpus,
         "max_concurrency": max(1, settings.concurrency),
     }
-    driver = Engine(bundle, ModelBindings({}), store=store, subscribers=subscribers)
-    done: set[str] = set(store.done) if store is not None else set()
-    queue: deque[UnitPlan] = deque(plan for plan in plans if plan.id not in done)
+    driver = Engine(
+        bundle, ModelBindings({}), store=store, subscribers=subscribers, budget=budget, meter=meter
+    )
+    skip = store.done if store is not None else set()
+    fresh = (plan for plan in plans if plan.id not in skip)
+    retry: deque[UnitPlan] = deque()  # units of workers that died, to run elsewhere
+    gated = budget is not None and budget.active
     actors: dict[int, Any] = {}
     load: dict[int, int] = {}
     inflight: dict[Any, tuple[int, UnitPlan]] = {}
@@ -150,33 +162,48 @@ def run_on_ray(
         start_actor()
     ray.get([handle.pid.remote() for handle in actors.values()])  # wait until they are up
 
+    def next_plan() -> UnitPlan | None:
+        if retry:
+            return retry.popleft()  # admitted once already
+        if gated:
+            assert budget is not None
+            allowed = budget.decide(len(inflight))
+            if allowed is None:
+                return None  # wait for a unit to finish
+            if not allowed:
+                if driver.stop_reason != "budget" and next(fresh, None) is not None:
+                    driver.stop_reason = "budget"
+                return None
+        return next(fresh, None)
+
     def dispatch() -> None:
         for index in sorted(actors):
-            while queue and load[index] < settings.concurrency:
-                plan = queue.popleft()
-                if plan.id in done:
-                    continue
+            while load[index] < settings.concurrency:
+                plan = next_plan()
+                if plan is None:
+                    return
                 inflight[actors[index].run.remote(plan)] = (index, plan)
                 load[index] += 1
 
     try:
         dispatch()
         while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
+            ray.wait(list(inflight), num_returns=1)
+            ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
             for ref in ready:
                 index, plan = inflight.pop(ref)
                 load[index] = max(0, load.get(index, 1) - 1)
                 try:
                     ok, outcome = ray.get(ref)
                 except (RayActorError, ActorDiedError):
-                    queue.appendleft(plan)  # the worker died: run the unit elsewhere
+                    retry.append(plan)  # the worker died with the unit: its result is lost
                     if index in actors:
                         del actors[index]
                         del load[index]
                         if restarts >= settings.max_restarts:
                             raise DebateInputError(
                                 f"--executor ray: {restarts} workers died; giving up "
-                                f"({len(queue)} units not run, resume to retry them)"
+                                "(resume to run the units left)"
                             ) from None
                         restarts += 1
                         start_actor()
@@ -186,9 +213,6 @@ def run_on_ray(
                     if isinstance(cause, DebateInputError):
                         raise cause from None
                     raise
-                if plan.id in done:
-                    continue
-                done.add(plan.id)
                 _emit_record_events(driver, ok, outcome)
             dispatch()
     finally:

@@ -175,4 +175,11 @@ def test_list_and_report(tmp_path: Path) -> None:
     (out / "summary.json").unlink()
     report = run_cli("report", str(out), "--json")
     assert report.returncode == 0
-    assert json.loads(report.stdout) == json.loads((tmp_path / "before.json").read_text())
+    before = json.loads((tmp_path / "before.json").read_text())
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    # why the run stopped is known to the run, not to its records
+    assert before.pop("stop_reason") == "completed"
+    assert json.loads(report.stdout) == before
+    shutil.copy(tmp_path / "before.json", out / "summary.json")
+    again = run_cli("report", str(out), "--json")  # with summary.json there, it is kept
+    assert json.loads(again.stdout)["stop_reason"] == "completed"

@@ -10,8 +10,7 @@ orders of each question.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from debate.analysis.metrics import (
-    accuracy,
-    accuracy_by_position,
-    format_estimate,
-    swap_disagreement,
-)
+from debate.analysis.metrics import format_estimate
+from debate.analysis.tally import RunTally
+from debate.core.costs import PriceTable
 from debate.core.loading import load_protocol
-from debate.core.record import LABELS
-from debate.core.registry import MEASURES, Row, load_features
+from debate.core.registry import MEASURES, Measure, Row, load_features
+from debate.core.store import check_run_dir, latest_failures, read_jsonl
 from debate.errors import DebateInputError
 
 
@@ -39,130 +35,66 @@ def p_correct(record: dict[str, Any]) -> float | None:
     return float(final["probs"][index])
 
 
-def _chosen_answer(record: dict[str, Any]) -> str | None:
-    final = record.get("final_verdict")
-    if not final or not final.get("valid") or final.get("chosen") is None:
-        return None
-    return str(record["answers"][final["chosen"]])
-
-
 def summarize(
-    records: list[dict[str, Any]],
+    records: Iterable[dict[str, Any]],
     failures: list[dict[str, Any]] | None = None,
     *,
     protocol: str | None = None,
     measures: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
+    prices: PriceTable | None = None,
 ) -> dict[str, Any]:
-    """The summary.json of a run."""
-    failures = failures or []
-    judged = [r for r in records if r.get("final_verdict") is not None]
-    scored = [r for r in judged if r.get("correct_index") is not None]
-    valid = [r for r in judged if r["final_verdict"]["valid"]]
-    clusters = [r["scenario_id"] for r in scored]
-    overall = accuracy([bool(r["correct"]) for r in scored], clusters=clusters)
-    positions = accuracy_by_position(
-        [bool(r["correct"]) for r in scored], [int(r["correct_index"]) for r in scored]
-    )
-    items: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
-    for record in scored:
-        key = (
-            record["scenario_id"],
-            json.dumps(record.get("variant", {})),
-            record.get("repeat", 0),
-        )
-        items[key].append(record)
-    averaged: list[bool] = []
-    pairs: list[tuple[str | None, str | None]] = []
-    for group in items.values():
-        probs = [p_correct(r) for r in group]
-        if len(group) == 2:
-            pairs.append((_chosen_answer(group[0]), _chosen_answer(group[1])))
-        if probs and all(p is not None for p in probs):
-            averaged.append(sum(p for p in probs if p is not None) / len(probs) > 0.5)
-    usage: dict[str, int] = defaultdict(int)
+    """The summary.json of a run, in one pass over `records` (a list or a stream).
+
+    Only per-unit scalars are kept (see `RunTally`), plus what the protocol's own
+    measures keep of each record (a measure may declare a `slim` view of a record)."""
+    tally = RunTally()
+    tally.add_failures(failures or [])
+    chosen = _measures(measures)
+    kept: dict[str, list[dict[str, Any]]] = {measure.name: [] for measure in chosen}
     for record in records:
-        for counts in record.get("usage", {}).values():
-            for key, value in counts.items():
-                usage[key] += int(value)
-    summary: dict[str, Any] = {
-        "protocol": protocol or (records[0]["protocol"] if records else None),
-        "n_units": len(records),
-        "n_valid": len(valid),
-        "n_invalid": len(judged) - len(valid),
-        "n_failed": len(failures),
-        "judge_accuracy": overall.value,
-        "judge_accuracy_ci95": list(overall.ci95) if overall.ci95 else None,
-        "judge_accuracy_n": overall.n,
-        "accuracy_by_correct_position": {
-            LABELS[position]: estimate.as_dict() for position, estimate in positions.items()
-        },
-        "swap_averaged_accuracy": accuracy(averaged).as_dict(),
-        "swap_disagreement": swap_disagreement(
-            [(a, b) for a, b in pairs if a is not None and b is not None]
-        ).as_dict(),
-        "usage": dict(usage),
-        "stop_reasons": _count(r.get("stop_reason", "completed") for r in records),
-    }
-    # answer-improving protocols (a vote, a moderator, CRIT) decide without a final verdict
-    answered = [
-        r for r in records if r.get("final_verdict") is None and r.get("correct") is not None
-    ]
-    if answered:
-        summary["answer_accuracy"] = accuracy(
-            [bool(r["correct"]) for r in answered], clusters=[r["scenario_id"] for r in answered]
-        ).as_dict()
-        summary["answer_ungraded"] = accuracy(
-            [not (r.get("state") or {}).get("final_answer", {}).get("graded") for r in answered],
-            clusters=[r["scenario_id"] for r in answered],
-        ).as_dict()
-    chose = [r for r in records if (r.get("state") or {}).get("choices")]
-    if chose:
-        summary["choices"] = choice_figures(chose)
+        tally.add(record)
+        for measure in chosen:
+            kept[measure.name].append(measure.slim(record) if measure.slim else record)
+    summary = tally.summary(protocol=protocol, prices=prices)
+    failed = summary.pop("failures", None)
     summary["measures"] = list(measures)
-    summary.update(protocol_figures(records, measures))
-    if failures:
-        summary["failures"] = [{"id": f["id"], "error": f["error"]} for f in failures[:50]]
+    for measure in chosen:
+        computed = measure.compute(kept[measure.name]) if kept[measure.name] else None
+        if computed is not None:
+            summary[measure.key] = computed
+    if failed:
+        summary["failures"] = failed
     if extra:
         summary.update(extra)
     return summary
 
 
-def choice_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Open protocols: how often both debaters chose the same answer (`same_side`), and
-    how often a debater's own pick was the correct answer (`choice_accuracy`)."""
-    same: list[bool] = []
-    picks: list[bool] = []
-    clusters: list[str] = []
-    for record in records:
-        choices = record["state"]["choices"]
-        chosen = [c.get("chosen") for c in choices.values()]
-        same.append(bool(record["state"].get("same_side", len(set(chosen)) == 1)))
-        if record.get("correct_index") is not None:
-            for pick in chosen:
-                picks.append(pick == record["correct_index"])
-                clusters.append(record["scenario_id"])
-    return {
-        "same_side": accuracy(same, clusters=[r["scenario_id"] for r in records]).as_dict(),
-        "choice_accuracy": accuracy(picks, clusters=clusters).as_dict(),
-    }
+def summarize_run(
+    directory: Path,
+    *,
+    protocol: str | None = None,
+    measures: Sequence[str] | None = None,
+    extra: dict[str, Any] | None = None,
+    prices: PriceTable | None = None,
+) -> dict[str, Any]:
+    """The summary of a run directory, streaming its records from disk."""
+    path = check_run_dir(directory)
+    return summarize(
+        read_jsonl(path),
+        list(latest_failures(directory).values()),
+        protocol=protocol,
+        measures=run_measures(directory) if measures is None else measures,
+        extra=extra,
+        prices=prices,
+    )
 
 
-def protocol_figures(records: list[dict[str, Any]], measures: Sequence[str]) -> dict[str, Any]:
-    """The figures of the measures a protocol names (`summary:` in its YAML), each under
-    its key; measures with nothing to measure in these records are left out."""
-    if not records:
-        return {}
+def _measures(names: Sequence[str]) -> list[Measure]:
+    if not names:
+        return []
     load_features()
-    figures: dict[str, Any] = {}
-    for name in measures:
-        measure = MEASURES.get(name)
-        if measure is None:
-            continue
-        computed = measure.compute(records)
-        if computed is not None:
-            figures[measure.key] = computed
-    return figures
+    return [MEASURES[name] for name in names if name in MEASURES]
 
 
 def protocol_rows(summary: dict[str, Any]) -> list[Row]:
@@ -183,13 +115,6 @@ def protocol_title(summary: dict[str, Any]) -> str:
         if measure is not None and summary.get(measure.key):
             return measure.title
     return "protocol measures"
-
-
-def _count(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for value in values:
-        counts[str(value)] += 1
-    return dict(counts)
 
 
 def summary_rows(summary: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:

@@ -21,7 +21,7 @@ from debate.core.declarations import AgentSpec, Bundle, JudgeSpec
 from debate.core.events import Event, TextDelta, TurnFinished, TurnStarted
 from debate.core.panels import PanelSeat
 from debate.core.quotes import check_quotes, shown_to_judge
-from debate.core.record import LABELS, Message, Verdict
+from debate.core.record import BILLED_TOKENS, LABELS, Message, Verdict
 from debate.core.scenarios import Scenario
 from debate.core.speeches import normalise_speech, quote_turn_lines, speaker_pattern
 from debate.core.templates import ENVIRONMENT, render, template_names
@@ -356,9 +356,16 @@ class UnitContext:
         completion = await (model or bound.model).generate(chat, config, on_delta)
         counts = self.usage.get(role)
         if counts is None:
-            counts = self.usage[role] = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
-        counts["prompt_tokens"] += completion.usage.prompt_tokens
-        counts["completion_tokens"] += completion.usage.completion_tokens
+            counts = self.usage[role] = {**dict.fromkeys(BILLED_TOKENS, 0), "calls": 0}
+        usage = completion.usage
+        if completion.cached:  # replayed from the local call cache: nothing was billed
+            counts["replayed_tokens"] = (
+                counts.get("replayed_tokens", 0) + usage.prompt_tokens + usage.completion_tokens
+            )
+        else:
+            counts["prompt_tokens"] += usage.prompt_tokens
+            counts["cached_prompt_tokens"] += usage.cached_prompt_tokens
+            counts["completion_tokens"] += usage.completion_tokens
         counts["calls"] += 1
         return completion
 

@@ -12,116 +12,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
-import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from debate.core.context import BoundRole, UnitContext, derive_seed, display_name
+from debate.core.context import BoundRole, UnitContext, display_name
+from debate.core.costs import Budget, CostMeter
 from debate.core.declarations import Bundle
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished, UnitStarted
 from debate.core.panels import panel_seats
-from debate.core.scenarios import Scenario
+from debate.core.planning import UnitPlan, iter_plans, plan_units
 from debate.core.sent import compact_calls, link_verdicts
 from debate.core.steps import count_rounds, run_steps
 from debate.core.store import RunStore
-from debate.core.validation import scenario_problems
 from debate.errors import DebateInputError
 from debate.models import Model, create_model, request_tag
 
-
-@dataclass(frozen=True)
-class UnitPlan:
-    """One unit of work: a scenario in a given answer order, variant and repeat."""
-
-    id: str
-    scenario: Scenario
-    swap: bool
-    variant: dict[str, str]
-    repeat: int
-    seed: int
-    defends: dict[str, int | None]
-
-
-def plan_units(
-    bundle: Bundle,
-    scenarios: Sequence[Scenario],
-    *,
-    seed: int = 0,
-    swap: bool | None = None,
-    repeats: int = 1,
-    variants: dict[str, list[str]] | None = None,
-) -> list[UnitPlan]:
-    """Every unit of a run, in a stable order."""
-    protocol = bundle.protocol
-    use_swap = protocol.swap if swap is None else swap
-    chosen_variants = {**protocol.variants, **(variants or {})}
-    keys = sorted(chosen_variants)
-    combos = [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(chosen_variants[k] for k in keys))
-    ]
-    lucky = _balanced_halves(seed, [s.id for s in scenarios])
-    plans: list[UnitPlan] = []
-    problems = [line for scenario in scenarios for line in scenario_problems(bundle, scenario)]
-    if problems:
-        more = f"... and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise DebateInputError(*problems[:5], more)
-    for scenario in scenarios:
-        for variant in combos or [{}]:
-            for repeat in range(repeats):
-                for swapped in (False, True) if use_swap else (False,):
-                    shown = scenario.swapped() if swapped else scenario
-                    parts = [protocol.name, scenario.id]
-                    parts += [f"{key}={value}" for key, value in variant.items()]
-                    parts.append("swap" if swapped else "orig")
-                    if repeats > 1:
-                        parts.append(f"rep{repeat}")
-                    unit_id = "/".join(parts)
-                    plans.append(
-                        UnitPlan(
-                            id=unit_id,
-                            scenario=shown,
-                            swap=swapped,
-                            variant=variant,
-                            repeat=repeat,
-                            seed=derive_seed(seed, unit_id),
-                            defends=_static_defends(
-                                bundle, shown, scenario.id in lucky, unit_id, seed
-                            ),
-                        )
-                    )
-    return plans
-
-
-def _balanced_halves(seed: int, ids: list[str]) -> set[str]:
-    """A seeded half of the scenario ids (those assigned the correct answer under `random`)."""
-    shuffled = sorted(ids)
-    random.Random(seed).shuffle(shuffled)
-    return set(shuffled[: (len(shuffled) + 1) // 2])
-
-
-def _static_defends(
-    bundle: Bundle, scenario: Scenario, lucky: bool, unit_id: str, seed: int
-) -> dict[str, int | None]:
-    defends: dict[str, int | None] = {}
-    count = len(scenario.answers)
-    for name, role in bundle.protocol.roles.items():
-        if isinstance(role.defends, int):
-            defends[name] = role.defends if count else None
-        elif role.defends == "random" and count:
-            correct = scenario.correct_index
-            if correct is None:
-                defends[name] = random.Random(derive_seed(seed, unit_id, name)).randrange(count)
-            else:
-                wrong = [i for i in range(count) if i != correct]
-                defends[name] = correct if lucky else wrong[0]
-        else:
-            defends[name] = None
-    return defends
+__all__ = [
+    "Engine",
+    "ModelBindings",
+    "UnitPlan",
+    "build_record",
+    "fewer_young_collections",
+    "iter_plans",
+    "plan_units",
+]
 
 
 class ModelBindings:
@@ -239,9 +156,26 @@ class Engine:
     stream_text: bool = False
     # which calls' exact messages each record keeps: "verdicts" (every judge verdict) or "all"
     store_prompts: str = "verdicts"
+    # `--max-cost` / `--max-tokens`: asked before each unit starts
+    budget: Budget | None = None
+    # running token and dollar totals (the progress bar shows them; a budget reads its own)
+    meter: CostMeter | None = None
+    # keep every record and failure in `records`/`failures` (default: only without a
+    # store; with one, a record is dropped once written, so memory stays bounded)
+    keep_records: bool | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = "completed"
+    """`completed`, or `budget` when the budget left units unscheduled."""
     _roles: dict[str, BoundRole] | None = field(default=None, repr=False)
+    _in_flight: int = field(default=0, repr=False)
+    _changed: asyncio.Condition | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.keep_records is None:
+            self.keep_records = self.store is None
+        if self.meter is None and self.budget is not None:
+            self.meter = self.budget.meter
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -268,19 +202,35 @@ class Engine:
         return roles
 
     async def run(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
-        """Run every plan not already in the store; returns the records made now."""
+        """Run every plan not already in the store, taking plans from `plans` only as
+        units start; returns the records kept (see `keep_records`)."""
         roles = self.bind_roles()
         total_rounds = count_rounds(self.bundle.steps)
         done = self.store.done if self.store is not None else set()
+        pending = (plan for plan in plans if plan.id not in done)
+        gated = self.budget is not None and self.budget.active
 
         async def worker() -> None:
-            for plan in pending:
-                await self.run_unit(plan, roles, total_rounds)
+            if not gated:
+                for plan in pending:
+                    await self.run_unit(plan, roles, total_rounds)
+                return
+            while (admitted := await self._admit(pending)) is not None:
+                self._in_flight += 1
+                try:
+                    await self.run_unit(admitted, roles, total_rounds)
+                finally:
+                    self._in_flight -= 1
+                    assert self._changed is not None
+                    async with self._changed:
+                        self._changed.notify_all()
 
-        todo = [plan for plan in plans if plan.id not in done]
-        pending = iter(todo)
-        width = max(1, min(self.concurrency, len(todo)))
-        workers = [asyncio.create_task(worker()) for _ in range(width)]
+        if gated:
+            self._changed = asyncio.Condition()
+        width = self.concurrency
+        if isinstance(plans, Sized):
+            width = min(width, len(plans))
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, width))]
         try:
             with fewer_young_collections():
                 await asyncio.gather(*workers)
@@ -288,6 +238,19 @@ class Engine:
             for task in workers:
                 task.cancel()
         return self.records
+
+    async def _admit(self, pending: Iterator[UnitPlan]) -> UnitPlan | None:
+        """The next plan, when the budget allows another unit to start; None to stop."""
+        assert self.budget is not None and self._changed is not None
+        budget = self.budget
+        async with self._changed:
+            while (allowed := budget.decide(self._in_flight)) is None:
+                await self._changed.wait()
+        if allowed:
+            return next(pending, None)
+        if self.stop_reason != "budget" and next(pending, None) is not None:
+            self.stop_reason = "budget"  # units were left: the budget ended the run
+        return None
 
     async def run_unit(
         self, plan: UnitPlan, roles: dict[str, BoundRole], total_rounds: int
@@ -298,13 +261,17 @@ class Engine:
 
     def accept(self, ok: bool, outcome: dict[str, Any]) -> None:
         """Take a finished unit's record (ok) or failure, wherever it ran."""
+        if self.meter is not None:
+            self.meter.add(outcome)
         if ok:
             if self.store is not None:
                 self.store.append(outcome)
-            self.records.append(outcome)
+            if self.keep_records:
+                self.records.append(outcome)
             self.emit(UnitFinished(outcome["id"], outcome))
         else:
-            self.failures.append(outcome)
+            if self.keep_records:
+                self.failures.append(outcome)
             if self.store is not None:
                 self.store.append_failure(outcome)
             self.emit(UnitFailed(outcome["id"], outcome["error"]))
@@ -362,6 +329,9 @@ class Engine:
                 "error": f"{type(exc).__name__}: {exc}",
                 "rounds_done": ctx.round,
                 "time": time.time(),
+                # what the unit spent before failing counts towards budgets and costs
+                "models": {name: bound.model.name for name, bound in ctx.roles.items()},
+                "usage": ctx.usage,
             }
         return True, build_record(plan, ctx, time.perf_counter() - started)
 

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,29 +43,62 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class Fingerprinter:
+    """An experiment's fingerprint, built one scenario at a time (a million-unit run
+    never holds its scenarios or unit ids): feed every scenario to `add_scenario` and
+    every unit's (id, seed) to `add_units`, then take `result`. The scenario digest is
+    that of the JSON list of every scenario's defining fields, in data order; the unit
+    digest does not depend on the order units run in (a person judges them shuffled): it
+    sums a hash per unit."""
+
+    def __init__(self) -> None:
+        self._scenarios = hashlib.sha256(b"[")
+        self._first = True
+        self._units = 0
+        self._count = 0
+
+    def add_scenario(self, scenario: Scenario) -> None:
+        data = scenario.model_dump(
+            include={"id", "question", "answers", "correct_index", "story", "fields"}
+        )
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+        self._scenarios.update(((", " if not self._first else "") + text).encode())
+        self._first = False
+
+    def add_units(self, units: Iterable[tuple[str, int]]) -> None:
+        for unit in units:
+            digest = hashlib.sha256(json.dumps(list(unit), ensure_ascii=False).encode()).digest()
+            self._units = (self._units + int.from_bytes(digest[:16], "big")) % (1 << 128)
+            self._count += 1
+
+    def result(self, bundle: Bundle, seed: int, models: dict[str, str]) -> dict[str, Any]:
+        """The parts that define a run (see the module docstring), and their combined id."""
+        scenarios = self._scenarios.copy()
+        scenarios.update(b"]")
+        resolved = {key: value for key, value in bundle.resolved().items() if key != "source"}
+        parts: dict[str, Any] = {
+            "protocol": _digest(resolved),
+            "scenarios": scenarios.hexdigest()[:16],
+            "units": _digest([self._count, f"{self._units:032x}"]),
+            "seed": seed,
+            "models": dict(sorted(models.items())),
+        }
+        return {"id": _digest(parts), **parts}
+
+
 def experiment_fingerprint(
     bundle: Bundle,
-    scenarios: Sequence[Scenario],
-    units: Sequence[tuple[str, int]],
+    scenarios: Iterable[Scenario],
+    units: Iterable[tuple[str, int]],
     seed: int,
     models: dict[str, str],
 ) -> dict[str, Any]:
-    """The parts that define a run (see the module docstring), and their combined id."""
-    resolved = {key: value for key, value in bundle.resolved().items() if key != "source"}
-    data = [
-        scenario.model_dump(
-            include={"id", "question", "answers", "correct_index", "story", "fields"}
-        )
-        for scenario in scenarios
-    ]
-    parts: dict[str, Any] = {
-        "protocol": _digest(resolved),
-        "scenarios": _digest(data),
-        "units": _digest(sorted(units)),
-        "seed": seed,
-        "models": dict(sorted(models.items())),
-    }
-    return {"id": _digest(parts), **parts}
+    """The fingerprint of a run whose scenarios and units are at hand (see `Fingerprinter`)."""
+    builder = Fingerprinter()
+    for scenario in scenarios:
+        builder.add_scenario(scenario)
+    builder.add_units(units)
+    return builder.result(bundle, seed, models)
 
 
 def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:

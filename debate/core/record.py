@@ -17,6 +17,12 @@ from debate.core.quotes import QuoteCheck
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 """Answer labels by position: the first answer is A."""
 
+BILLED_TOKENS = ("prompt_tokens", "cached_prompt_tokens", "completion_tokens")
+"""A record's token counts per role, summed over the role's calls: prompt tokens (of
+which `cached_prompt_tokens` were served from the server's prompt cache) and completion
+tokens. Calls answered from the local call cache (`--cache`) were not billed and count
+only as `replayed_tokens`."""
+
 FeatureState = TypeVar("FeatureState", bound=BaseModel)
 
 
@@ -130,7 +136,7 @@ class UnitRecord(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)
     """The model string bound to each role."""
     usage: dict[str, dict[str, int]] = Field(default_factory=dict)
-    """Token counts and model calls (`calls`) per role."""
+    """Token counts (see `BILLED_TOKENS`) and model calls (`calls`) per role."""
     prompts: dict[str, Any] = Field(default_factory=dict)
     """The exact messages models were sent: every verdict call (every call with
     `--store-prompts all`), compactly; see `debate.core.sent`. Each verdict's `shown`

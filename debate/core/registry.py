@@ -29,7 +29,8 @@ class Measure:
 
     `compute(records)` returns the figures (stored in `summary.json` under `key`), or
     None when the records hold nothing to measure; `rows(figures)` makes the report's
-    table lines; `title` names the table when no judge decides the protocol.
+    table lines; `title` names the table when no judge decides the protocol; `slim`
+    keeps what `compute` needs of each record.
     """
 
     name: str
@@ -37,6 +38,9 @@ class Measure:
     title: str
     compute: Callable[[list[dict[str, Any]]], dict[str, Any] | None]
     rows: Callable[[dict[str, Any]], list[Row]]
+    slim: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """What `compute` reads of a record: the summary keeps only this of each record as
+    it streams a run (None: the whole record, fine for the small runs such protocols make)."""
 
 
 STEP_TYPES: dict[str, type] = {}

@@ -10,7 +10,8 @@ the file (and line or field) and the reason.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,27 +186,52 @@ def load_scenarios(
     source: str | Path, *, limit: int | None = None, seed: int = 0
 ) -> list[Scenario]:
     """Scenarios from a scenario-set name, a scenario-set YAML, or a recognised data path."""
+    return load_data(**_where_from(source, limit=limit, seed=seed))
+
+
+def stream_scenarios(
+    source: str | Path,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    check: Callable[[Scenario], None] | None = None,
+) -> ScenarioStream:
+    """The scenarios of `source` as a re-readable stream (see `ScenarioStream`).
+
+    The whole source is read and checked once now (ids, fields, filters, and `check` on
+    each scenario), so bad data fails before anything runs, as with `load_scenarios`."""
+    stream = ScenarioStream(_where_from(source, limit=limit, seed=seed))
+    stream.count = sum(1 for scenario in _scan(**stream.where, check=check))
+    return stream
+
+
+def _where_from(source: str | Path, *, limit: int | None, seed: int) -> dict[str, Any]:
+    """The `load_data` arguments that a scenario source names."""
     text = str(source)
     path = Path(text).expanduser()
     if looks_like_path(text) or path.suffix:
         if not path.exists():
             raise DebateInputError(where(text, None, "no such file or folder"))
         if path.suffix.lower() in (".yaml", ".yml"):
-            return load_scenario_set(load_scenario_set_file(path), limit=limit, seed=seed)
-        return load_data(path, limit=limit, seed=seed)
+            return _set_where(load_scenario_set_file(path), limit=limit, seed=seed)
+        return {"path": path, "limit": limit, "seed": seed}
     try:
         declaration = resolve("scenarios", text)
     except DebateInputError:
         if path.exists():
-            return load_data(path, limit=limit, seed=seed)
+            return {"path": path, "limit": limit, "seed": seed}
         raise
-    return load_scenario_set(load_scenario_set_file(declaration), limit=limit, seed=seed)
+    return _set_where(load_scenario_set_file(declaration), limit=limit, seed=seed)
 
 
 def load_scenario_set(
     scenario_set: ScenarioSet, *, limit: int | None = None, seed: int = 0
 ) -> list[Scenario]:
     """The scenarios a declaration selects: its loader, filters and limit (the smaller wins)."""
+    return load_data(**_set_where(scenario_set, limit=limit, seed=seed))
+
+
+def _set_where(scenario_set: ScenarioSet, *, limit: int | None, seed: int) -> dict[str, Any]:
     data = scenario_set.data_path()
     if not data.exists():
         shown = scenario_set.source_file()
@@ -213,14 +239,32 @@ def load_scenario_set(
             where(shown, "path", f"no such file or folder '{scenario_set.path}'")
         )
     limits = [value for value in (limit, scenario_set.limit) if value is not None]
-    return load_data(
-        data,
-        loader=scenario_set.loader,
-        limit=min(limits) if limits else None,
-        seed=seed,
-        fields=scenario_set.fields,
-        filters=scenario_set.filters,
-    )
+    return {
+        "path": data,
+        "loader": scenario_set.loader,
+        "limit": min(limits) if limits else None,
+        "seed": seed,
+        "fields": scenario_set.fields,
+        "filters": scenario_set.filters,
+    }
+
+
+@dataclass
+class ScenarioStream:
+    """Scenarios read from their source again on each iteration, one at a time.
+
+    A run of a million units must not hold its scenarios: the stream holds where they
+    come from and how many there are, and re-reads the source (checked once when the
+    stream was made) whenever it is iterated."""
+
+    where: dict[str, Any]
+    count: int = 0
+
+    def __iter__(self) -> Iterator[Scenario]:
+        return _scan(**self.where, check_ids=False)
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def load_data(
@@ -233,6 +277,23 @@ def load_data(
     filters: dict[str, Any] | None = None,
 ) -> list[Scenario]:
     """Read scenarios from a data file or folder, then apply filters and the limit."""
+    return list(_scan(path, loader=loader, limit=limit, seed=seed, fields=fields, filters=filters))
+
+
+def _scan(
+    path: str | Path,
+    *,
+    loader: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    fields: dict[str, str] | None = None,
+    filters: dict[str, Any] | None = None,
+    check: Callable[[Scenario], None] | None = None,
+    check_ids: bool = True,
+) -> Iterator[Scenario]:
+    """The scenarios of a data path, read, validated, filtered and limited one at a time.
+
+    Duplicate ids are refused unless `check_ids` is off (a source checked before)."""
     path = Path(path)
     loader = loader or detect_format(path)
     reader = READERS[loader]
@@ -241,23 +302,29 @@ def load_data(
     wanted = {
         key: value if isinstance(value, list) else [value] for key, value in (filters or {}).items()
     }
-    scenarios: list[Scenario] = []
     seen: set[str] = set()
+    kept = 0
     total = 0
     try:
         for record in reader(path, seed, fields or {}):
             scenario = Scenario.model_validate(record)
             scenario.metadata.setdefault("file", shown)  # for errors found later
             total += 1
-            if scenario.id in seen:
-                raise DebateInputError(where(shown, "id", f"duplicate scenario id '{scenario.id}'"))
-            seen.add(scenario.id)
+            if check_ids:
+                if scenario.id in seen:
+                    raise DebateInputError(
+                        where(shown, "id", f"duplicate scenario id '{scenario.id}'")
+                    )
+                seen.add(scenario.id)
             if all(
                 accessors.get(key, _field(key))(scenario) in options
                 for key, options in wanted.items()
             ):
-                scenarios.append(scenario)
-            if limit is not None and len(scenarios) >= limit:
+                if check is not None:
+                    check(scenario)
+                kept += 1
+                yield scenario
+            if limit is not None and kept >= limit:
                 break
     except UnicodeDecodeError:
         raise DebateInputError(where(shown, None, "not UTF-8 text")) from None
@@ -267,6 +334,5 @@ def load_data(
         raise DebateInputError(where(shown, None, f"malformed CSV ({exc})")) from None
     if total == 0:
         raise DebateInputError(where(shown, None, "no scenarios found"))
-    if not scenarios:
+    if not kept:
         raise DebateInputError(where(shown, "filters", "no scenario matches the filters"))
-    return scenarios

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +27,47 @@ TRANSCRIPTS = "transcripts.jsonl"
 FAILURES = "failures.jsonl"
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut off a last line that a crash left half written."""
+def _repair_tail(path: Path, block: int = 1 << 16) -> None:
+    """Cut off a last line that a crash left half written (reading only the file's end)."""
     if not path.exists():
         return
     with path.open("rb+") as handle:
-        data = handle.read()
-        if not data or data.endswith(b"\n"):
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0:
             return
-        cut = data.rfind(b"\n") + 1
-        handle.truncate(cut)
+        handle.seek(end - 1)
+        if handle.read(1) == b"\n":
+            return
+        position = end
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            chunk = handle.read(position - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                handle.truncate(start + newline + 1)
+                return
+            position = start
+        handle.truncate(0)
+
+
+_ID_PREFIX = re.compile(r'\{"id": ("(?:[^"\\]|\\.)*")')
+
+
+def read_ids(path: Path) -> Iterator[str]:
+    """The `id` of each complete line of a JSONL file of records, without decoding the
+    rest of the line when it starts with the id, as the run store writes it."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                return
+            found = _ID_PREFIX.match(line)
+            try:
+                yield json.loads(found.group(1)) if found else json.loads(line)["id"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DebateInputError(f"{path}: line {number}: not a record with an id") from exc
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -72,7 +104,10 @@ class RunStore:
             )
         _repair_tail(self.transcripts_path)
         _repair_tail(self.failures_path)
-        self.done: set[str] = {record["id"] for record in read_jsonl(self.transcripts_path)}
+        # what resume needs: the ids finished before this run (ids written from now on
+        # are not kept, so memory does not grow with the run)
+        self.done: set[str] = set(read_ids(self.transcripts_path))
+        self.written = 0
         self._handle = self.transcripts_path.open("a", encoding="utf-8")
         self._failures = self.failures_path.open("a", encoding="utf-8")
         self._sync = GroupSync(self._handle, self._failures)
@@ -89,21 +124,26 @@ class RunStore:
         self._sync.request()
 
     def append(self, record: dict[str, Any]) -> None:
+        """Write a finished unit's record (a unit finished before this run is skipped)."""
         if record["id"] in self.done:
             return
         self._append(self._handle, record)
-        self.done.add(record["id"])
+        self.written += 1
 
     def append_failure(self, record: dict[str, Any]) -> None:
         self._append(self._failures, record)
 
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """The records on disk, one at a time."""
+        return read_jsonl(self.transcripts_path)
+
     def records(self) -> list[dict[str, Any]]:
-        return list(read_jsonl(self.transcripts_path))
+        """The records on disk as a list (small runs; large ones use `iter_records`)."""
+        return list(self.iter_records())
 
     def failures(self) -> list[dict[str, Any]]:
         """Failures of units that have not since finished."""
-        latest = {record["id"]: record for record in read_jsonl(self.failures_path)}
-        return [record for unit, record in latest.items() if unit not in self.done]
+        return outstanding_failures(self.directory)
 
     def close(self) -> None:
         self._sync.close()
@@ -161,12 +201,32 @@ class GroupSync:
             raise self._error
 
 
-def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Records and outstanding failures of a run directory, for reports."""
+def latest_failures(directory: Path) -> dict[str, dict[str, Any]]:
+    """The last failure of each unit that ever failed (finished since or not)."""
+    return {str(record["id"]): record for record in read_jsonl(directory / FAILURES)}
+
+
+def outstanding_failures(directory: Path) -> list[dict[str, Any]]:
+    """Failures of units that have not since finished (one pass over the ids)."""
+    latest = latest_failures(directory)
+    if latest:
+        for unit in read_ids(directory / TRANSCRIPTS):
+            latest.pop(unit, None)
+    return list(latest.values())
+
+
+def check_run_dir(directory: Path) -> Path:
+    """The transcripts file of a run directory; a one-line error when there is none."""
     path = directory / TRANSCRIPTS
     if not path.exists():
         raise DebateInputError(f"{directory}: no {TRANSCRIPTS} (not a run directory?)")
-    records = list(read_jsonl(path))
+    return path
+
+
+def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Records and outstanding failures of a run directory, in memory (small runs; a
+    report over a large run streams with `read_jsonl` and `latest_failures`)."""
+    records = list(read_jsonl(check_run_dir(directory)))
     done = {record["id"] for record in records}
-    latest = {record["id"]: record for record in read_jsonl(directory / FAILURES)}
+    latest = latest_failures(directory)
     return records, [record for unit, record in latest.items() if unit not in done]

@@ -120,6 +120,8 @@ def header(state: LiveState, unit: UnitState, width: int) -> Panel:
     line.append(f" · {_clock(elapsed)} elapsed · {rate:.0f} tok/s · done {progress}")
     if state.failed:
         line.append(f" · {state.failed} failed", style="red")
+    if state.cost is not None:
+        line.append(f" · {state.cost()}")
     rows: list[RenderableType] = [line, Text(question_text(unit, width), style="bold")]
     for index, answer in enumerate(unit.answers):
         answer_line = Text(f"  {LABELS[index]}: {_short(answer, 200)}")

@@ -124,6 +124,7 @@ class LiveState:
         self.tokens = 0
         self.done = 0
         self.failed = 0
+        self.cost: Callable[[], str] | None = None  # the run's tokens and estimated cost
 
     def apply(self, event: Event) -> UnitState | None:
         now = self.clock()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -163,9 +164,11 @@ class LiveView:
         refresh_per_second: float = 8.0,
         linger: float = 1.0,
         mode: str = "live",
+        cost: Callable[[], str] | None = None,
     ) -> None:
         self.console = console
         self.state = LiveState(total, linger=linger, mode=mode)
+        self.state.cost = cost
         self.interval = 1.0 / refresh_per_second
         self.frames = 0
         self._pending: deque[Event] = deque()

@@ -79,13 +79,19 @@ def with_defaults(config: GenerateConfig, defaults: dict[str, Any] | None) -> Ge
 
 @dataclass(slots=True)
 class Usage:
+    """Tokens of one call. `cached_prompt_tokens` is the part of `prompt_tokens` the
+    server served from its prompt cache (OpenAI's `prompt_tokens_details.cached_tokens`),
+    which providers bill at a lower price."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 
@@ -126,7 +132,9 @@ class Completion:
                     {str(k): float(v) for k, v in logprobs.items()} if logprobs else None
                 ),
                 usage=Usage(
-                    int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+                    int(usage.get("prompt_tokens", 0)),
+                    int(usage.get("completion_tokens", 0)),
+                    int(usage.get("cached_prompt_tokens", 0)),
                 ),
                 cached=bool(raw.get("cached", False)),
                 choice_probs=(

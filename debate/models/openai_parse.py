@@ -64,7 +64,11 @@ def first_token_top(logprobs: Any) -> list[tuple[str, float]] | None:
 
 
 def usage_of(raw: Any) -> Usage:
+    """A response's `usage`, with the cached part of the prompt where the server reports
+    it (`prompt_tokens_details.cached_tokens`; absent or null counts as none cached)."""
+    details = get(raw, "prompt_tokens_details")
     return Usage(
         prompt_tokens=int(get(raw, "prompt_tokens") or 0),
         completion_tokens=int(get(raw, "completion_tokens") or 0),
+        cached_prompt_tokens=int(get(details, "cached_tokens") or 0),
     )
