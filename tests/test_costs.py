@@ -180,3 +180,27 @@ def test_local_cache_hits_are_replayed_tokens_not_billed(tmp_path: Path) -> None
     assert billed["prompt_tokens"] > 0 and "replayed_tokens" not in billed
     assert replayed["prompt_tokens"] == 0 and replayed["completion_tokens"] == 0
     assert replayed["replayed_tokens"] == billed["prompt_tokens"] + billed["completion_tokens"]
+
+
+def test_a_bench_budget_covers_all_cells_and_resumes(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from debate.bench.experiment import Experiment, run_bench
+
+    def bench(max_tokens: int, resume: bool) -> dict:
+        experiment = Experiment(
+            protocols=["debate", "consultancy"], limit=10, max_tokens=max_tokens
+        )
+        quiet = Console(file=io.StringIO(), width=160)
+        return run_bench(experiment, tmp_path / "bench", resume=resume, console=quiet)
+
+    capped = bench(20_000, resume=False)
+    assert capped["stop_reason"] == "budget"
+    spent = capped["budget"]["spent_tokens"]
+    units = sum(cell["metrics"]["n_units"] for cell in capped["cells"])
+    assert 0 < units < 40 and spent <= 20_000 + 32 * spent / units  # at most one batch past
+    finished = bench(10_000_000, resume=True)
+    assert finished["stop_reason"] == "completed"
+    assert [cell["metrics"]["n_units"] for cell in finished["cells"]] == [20, 20]

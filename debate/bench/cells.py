@@ -12,11 +12,19 @@ import io
 import re
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from debate.core.costs import CostMeter
+from debate.core.store import (
+    TRANSCRIPTS,
+    check_run_dir,
+    latest_failures,
+    outstanding_failures,
+    read_jsonl,
+)
 from debate.runner import RunOptions, execute_run
 
 
@@ -24,6 +32,47 @@ def safe_name(text: str) -> str:
     """A file-name-safe label: `openai/gpt-4o` → `openai-gpt-4o`."""
     stem = Path(text).stem if text.endswith((".yaml", ".yml", ".csv", ".jsonl")) else text
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", stem).strip("-") or "x"
+
+
+CELL_KEYS = (
+    "id",
+    "scenario_id",
+    "correct",
+    "correct_index",
+    "swap",
+    "variant",
+    "repeat",
+    "defends",
+    "answers",
+)
+"""What a cell's metrics read of a record, besides the final verdict's choice."""
+
+
+def slim_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a record a cell's metrics need: a benchmark holds every cell's records
+    for its pooled figures, so it keeps these few fields instead of whole transcripts."""
+    slim = {key: record[key] for key in CELL_KEYS if key in record}
+    final = record.get("final_verdict")
+    slim["final_verdict"] = (
+        {key: final.get(key) for key in ("valid", "probs", "chosen")}
+        if isinstance(final, dict)
+        else None
+    )
+    return slim
+
+
+def load_cell(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A cell's records (slim, streamed from disk) and its outstanding failures."""
+    path = check_run_dir(directory)
+    return [slim_record(record) for record in read_jsonl(path)], outstanding_failures(directory)
+
+
+def spent_in(directory: Path, meter: CostMeter) -> None:
+    """Add what a cell's units spent (records and failures) to `meter`."""
+    for record in read_jsonl(directory / TRANSCRIPTS):
+        meter.add(record)
+    for failure in latest_failures(directory).values():
+        meter.add(failure)
 
 
 def has_records(directory: Path) -> bool:
@@ -45,6 +94,12 @@ class RunSettings(BaseModel):
     ray_address: str | None = None
     workers: int | None = Field(default=None, ge=1)
     gpus_per_worker: float = Field(default=0.0, ge=0)
+    prices: str | None = None
+    """Price table for costs and `max_cost` (default: $DEBATE_PRICES)."""
+    max_cost: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """US dollars the whole experiment may spend, over all its cells."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Tokens the whole experiment may spend, over all its cells."""
 
 
 class Cell(BaseModel):
@@ -70,8 +125,11 @@ def run_cell(
     protocol_path: str | None = None,
     limit: int | None = None,
     console: Console | None = None,
+    max_cost: float | None = None,
+    max_tokens: int | None = None,
 ) -> float:
-    """Run (or resume) one cell's run directory; returns the wall seconds it took now."""
+    """Run (or resume) one cell's run directory; returns the wall seconds it took now.
+    `max_cost`/`max_tokens` cap the cell's own spend (what the experiment has left)."""
     options = RunOptions(
         protocol=protocol_path or cell.protocol,
         scenarios=cell.source,
@@ -88,6 +146,9 @@ def run_cell(
         ray_address=settings.ray_address,
         workers=settings.workers,
         gpus_per_worker=settings.gpus_per_worker,
+        prices=Path(settings.prices) if settings.prices else None,
+        max_cost=max_cost,
+        max_tokens=max_tokens,
     )
     quiet = console or Console(file=io.StringIO(), width=160)
     started = time.perf_counter()

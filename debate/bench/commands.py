@@ -19,7 +19,7 @@ import typer
 
 from debate.core.console import console, fail
 from debate.core.registry import CommandTable
-from debate.errors import DebateInputError
+from debate.errors import EXIT_BUDGET, DebateInputError
 
 commands = CommandTable()
 
@@ -87,6 +87,17 @@ def bench_command(
     gpus_per_worker: Annotated[
         float | None, typer.Option(help="GPUs reserved by each Ray worker.")
     ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(help="US dollars the whole experiment may spend (all cells together)."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Tokens the whole experiment may spend (all cells).")
+    ] = None,
 ) -> None:
     """Run a grid of protocols × judges × debaters × scenario sets × seeds and report it."""
     from debate.bench.experiment import Experiment, load_experiment, run_bench
@@ -106,6 +117,9 @@ def bench_command(
             ("ray_address", ray_address),
             ("workers", workers),
             ("gpus_per_worker", gpus_per_worker),
+            ("prices", str(prices) if prices is not None else None),
+            ("max_cost", max_cost),
+            ("max_tokens", max_tokens),
         ):
             if value is not None:
                 updates[key] = value
@@ -113,9 +127,16 @@ def bench_command(
         if limit is not None and limit < 1:
             raise DebateInputError("--limit: must be at least 1")
         folder = out or Path(chosen.out or Path("runs") / chosen.name)
-        run_bench(chosen, folder, resume=resume, report_only=report_only, console=console)
+        result = run_bench(chosen, folder, resume=resume, report_only=report_only, console=console)
     except DebateInputError as exc:
         fail(*exc.lines)
+    if result.get("stop_reason") == "budget":
+        console.print(
+            "budget reached: cells left unrun; continue with --resume and a larger budget",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BUDGET)
 
 
 @commands.command("replay")

@@ -20,7 +20,8 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 
-from debate.bench.cells import Cell, RunSettings, has_records, run_cell, safe_name
+from debate.bench.budget import ExperimentBudget
+from debate.bench.cells import Cell, RunSettings, has_records, load_cell, run_cell, safe_name
 from debate.bench.tournament import Tournament, run_tournament
 from debate.core.loading import load_protocol, read_yaml
 from debate.errors import DebateInputError, pydantic_lines
@@ -184,7 +185,6 @@ def run_bench(
     from debate.analysis.plots import write_plots
     from debate.bench.comparisons import debater_calls, judge_differences, protocol_differences
     from debate.bench.report import cell_metrics, markdown_report
-    from debate.core.store import load_run
 
     console = console or Console()
     cells = plan_cells(experiment, out)
@@ -200,10 +200,11 @@ def run_bench(
         yaml.safe_dump(experiment.model_dump(), sort_keys=False), "utf-8"
     )
     results: list[dict[str, Any]] = []
+    budget = ExperimentBudget(experiment, cells)
     for number, cell in enumerate(cells, 1):
         directory = Path(cell.dir)
         measured = None
-        if not report_only:
+        if not report_only and budget.stop_reason == "completed":
             console.print(
                 f"[{number}/{len(cells)}] {cell.protocol} · judge {cell.judge} · debaters "
                 f"{cell.debaters} · {cell.scenarios} · seed {cell.seed}",
@@ -211,13 +212,25 @@ def run_bench(
                 markup=False,
             )
             before = _record_count(directory)
-            measured = run_cell(cell, experiment, resume=resume, limit=experiment.limit)
+            left = budget.left_for(cell)
+            if left is None:
+                console.print("  budget reached: not run", highlight=False)
+            else:
+                measured = run_cell(
+                    cell,
+                    experiment,
+                    resume=resume,
+                    limit=experiment.limit,
+                    max_cost=left[0],
+                    max_tokens=left[1],
+                )
+                budget.ran(cell)
             if _record_count(directory) == before:
                 measured = None  # nothing left to run: keep the time of the runs that did
         if not has_records(directory):
             console.print(f"  no records in {directory}; left out", highlight=False)
             continue
-        records, failures = load_run(directory)
+        records, failures = load_cell(directory)
         wall = _cell_wall(directory, measured)
         metrics = cell_metrics(records, resamples=experiment.resamples)
         metrics["n_failed"] = len(failures)
@@ -238,7 +251,7 @@ def run_bench(
             experiment,
             out,
             resume=resume,
-            run=not report_only,
+            run=not report_only and budget.stop_reason == "completed",
             console=console,
         )
     result = {
@@ -252,6 +265,7 @@ def run_bench(
         },
         "debater_calls": debater_calls(results),
         "tournament": tournament,
+        **budget.facts(),
     }
     plots = write_plots(result, out / "plots")
     relative = {title: str(Path(path).relative_to(out)) for title, path in plots.items()}
