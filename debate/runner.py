@@ -417,6 +417,7 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         stream_text=getattr(closer, "shows_text", False),  # only the live view shows deltas
         store_prompts=options.store_prompts,
         budget=budget,
+        keep_records=False,  # records are on disk; memory holds only the units in flight
     )
 
     async def go() -> None:

@@ -138,7 +138,13 @@ def run_on_ray(
         "max_concurrency": max(1, settings.concurrency),
     }
     driver = Engine(
-        bundle, ModelBindings({}), store=store, subscribers=subscribers, budget=budget, meter=meter
+        bundle,
+        ModelBindings({}),
+        store=store,
+        subscribers=subscribers,
+        budget=budget,
+        meter=meter,
+        keep_records=store is None,  # with a store, records are dropped once written
     )
     skip = store.done if store is not None else set()
     fresh = (plan for plan in plans if plan.id not in skip)

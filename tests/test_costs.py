@@ -145,6 +145,7 @@ def test_engine_stops_scheduling_at_a_token_budget_and_finishes_what_is_in_fligh
         store=RunStore(tmp_path / "run"),
         concurrency=4,
         budget=Budget(meter, max_tokens=20_000),
+        keep_records=False,
     )
     asyncio.run(engine.run(plans))
     engine.store.close()  # type: ignore[union-attr]

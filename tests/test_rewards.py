@@ -195,6 +195,25 @@ def test_fixed_and_baseline_alternatives() -> None:
         rewarder(respond, alternative="baseline")
 
 
+def test_a_long_running_rewarder_remembers_a_bounded_number_of_baseline_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import debate.rl.reward as reward_module
+
+    monkeypatch.setattr(reward_module, "BASELINE_ANSWERS", 3)
+
+    def respond(messages: Sequence[ChatMessage], config: GenerateConfig) -> str | Completion:
+        if len(messages) == 1:
+            return "London"
+        return judge_preferring("Paris", 0.9)(messages, config)
+
+    baseline = rewarder(respond, alternative="baseline:scripted/baseline")
+    for number in range(5):
+        item = RewardItem(question=f"Question {number}?", answer="Paris")
+        assert asyncio.run(baseline.score([item])).results[0].alternative == "London"
+    assert list(baseline._baseline_answers) == [f"Question {n}?" for n in (2, 3, 4)]
+
+
 def test_consultancy_protocol_gives_rewards() -> None:
     def respond(messages: Sequence[ChatMessage], config: GenerateConfig) -> str | Completion:
         if config.choices or "Answer:" in messages[-1].content:

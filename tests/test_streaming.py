@@ -59,6 +59,7 @@ def test_the_engine_takes_plans_only_as_units_start(tmp_path: Path) -> None:
         store=RunStore(tmp_path / "run"),
         concurrency=5,
         subscribers=[watch],
+        keep_records=False,
     )
     asyncio.run(engine.run(plans()))
     engine.store.close()  # type: ignore[union-attr]
@@ -76,6 +77,7 @@ def test_memory_kept_after_a_run_does_not_grow_with_its_units(tmp_path: Path) ->
             ModelBindings({}, default="scripted"),
             store=RunStore(tmp_path / f"run{n}"),
             concurrency=32,
+            keep_records=False,
         )
         gc.collect()
         before = tracemalloc.get_traced_memory()[0]

@@ -160,9 +160,9 @@ class Engine:
     budget: Budget | None = None
     # running token and dollar totals (the progress bar shows them; a budget reads its own)
     meter: CostMeter | None = None
-    # keep every record and failure in `records`/`failures` (default: only without a
-    # store; with one, a record is dropped once written, so memory stays bounded)
-    keep_records: bool | None = None
+    # keep every record and failure in `records`/`failures`; a long run with a store
+    # turns this off, so a record is dropped once written and memory stays bounded
+    keep_records: bool = True
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = "completed"
@@ -172,8 +172,6 @@ class Engine:
     _changed: asyncio.Condition | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.keep_records is None:
-            self.keep_records = self.store is None
         if self.meter is None and self.budget is not None:
             self.meter = self.budget.meter
 

@@ -43,6 +43,9 @@ from debate.errors import DebateInputError
 RewardMode = Literal["zero_sum", "prob_diff", "log_score"]
 MODES: tuple[str, ...] = ("zero_sum", "prob_diff", "log_score")
 LOG_FLOOR = 1e-6
+BASELINE_ANSWERS = 4096
+"""Baseline answers a rewarder remembers (most recent questions), so that a long-running
+reward server's memory stays bounded."""
 
 
 # ---------------------------------------------------------------- reward arithmetic
@@ -259,6 +262,7 @@ class DebateRewarder:
                 "or baseline:MODEL"
             )
         self._baseline_answers: dict[str, str] = {}
+        self._baseline_model: Any = None
         self._store: Any = None
         self._batches = itertools.count()
 
@@ -279,7 +283,9 @@ class DebateRewarder:
             return [item.alternative or "" for item in items]
         from debate.models import ChatMessage, GenerateConfig, create_model
 
-        model = create_model(self._alternative_value, **self._baseline_options)
+        if self._baseline_model is None:
+            self._baseline_model = create_model(self._alternative_value, **self._baseline_options)
+        model = self._baseline_model
         config = GenerateConfig(
             max_tokens=self.settings.baseline_tokens, temperature=0.0, seed=self.settings.seed
         )
@@ -287,10 +293,13 @@ class DebateRewarder:
         replies = await asyncio.gather(
             *(model.generate([ChatMessage(role="user", content=q)], config) for q in todo)
         )
-        self._baseline_answers.update(
-            (q, reply.text.strip()) for q, reply in zip(todo, replies, strict=True)
-        )
-        return [self._baseline_answers[item.question] for item in items]
+        answers = self._baseline_answers
+        answers.update((q, reply.text.strip()) for q, reply in zip(todo, replies, strict=True))
+        chosen = [answers[item.question] for item in items]
+        # a server scores for as long as training runs: keep the most recent answers only
+        for stale in list(itertools.islice(answers, max(0, len(answers) - BASELINE_ANSWERS))):
+            del answers[stale]
+        return chosen
 
     async def score(self, items: Sequence[RewardItem]) -> RewardBatch:
         """Rewards for `items` (in order); all their debates run concurrently."""
@@ -385,3 +394,5 @@ class DebateRewarder:
 
     async def aclose(self) -> None:
         await self.bindings.aclose()
+        if self._baseline_model is not None:
+            await self._baseline_model.aclose()
