@@ -16,7 +16,7 @@ from debate.analysis.report import summarize, summarize_run
 from debate.core.engine import Engine, ModelBindings
 from debate.core.events import Event, UnitFinished
 from debate.core.loading import load_protocol
-from debate.core.planning import UnitPlan, iter_plans, plan_units
+from debate.core.planning import ScenarioChecks, UnitPlan, iter_plans, plan_units
 from debate.core.scenarios import Scenario, stream_scenarios
 from debate.core.store import RunStore, _repair_tail, read_ids
 from debate.errors import DebateInputError
@@ -168,16 +168,18 @@ def test_a_scenario_stream_is_checked_once_and_reread(tmp_path: Path) -> None:
         stream_scenarios(str(path))
 
 
-def test_a_defends_index_out_of_range_fails_before_any_unit_runs(tmp_path: Path) -> None:
+def test_scenario_problems_fail_before_any_unit_runs(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
-    rows = [{"id": "ok", "question": "?", "answers": ["a", "b"]}] * 1
-    rows.append({"id": "short", "question": "?", "answers": ["only"]})
+    rows = [{"id": "ok", "question": "?", "answers": ["a", "b"]}]
+    rows += [{"id": f"short{i}", "question": "?", "answers": ["only"]} for i in range(7)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    bundle = load_protocol("debate")
-    from debate.core.planning import check_scenario
-
-    with pytest.raises(DebateInputError, match="scenario 'short' has 1 answers"):
-        stream_scenarios(str(path), check=lambda s: check_scenario(bundle, s))
+    checks = ScenarioChecks(load_protocol("debate"))
+    stream_scenarios(str(path), check=checks)
+    with pytest.raises(DebateInputError) as caught:
+        checks.raise_any()
+    lines = caught.value.lines
+    assert len(lines) == 6 and lines[-1] == "... and 2 more"
+    assert "line 2" in lines[0] and "defends is answer 1" in lines[0]
 
 
 def test_summarize_run_streams_records_from_disk(tmp_path: Path) -> None:
