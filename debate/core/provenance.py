@@ -66,10 +66,12 @@ class Fingerprinter:
         self._first = False
 
     def add_units(self, units: Iterable[tuple[str, int]]) -> None:
-        for unit in units:
-            digest = hashlib.sha256(json.dumps(list(unit), ensure_ascii=False).encode()).digest()
-            self._units = (self._units + int.from_bytes(digest[:16], "big")) % (1 << 128)
-            self._count += 1
+        total, count = self._units, self._count
+        for unit_id, seed in units:
+            digest = hashlib.blake2b(f"{unit_id}\x00{seed}".encode(), digest_size=16).digest()
+            total += int.from_bytes(digest, "big")
+            count += 1
+        self._units, self._count = total % (1 << 128), count
 
     def result(self, bundle: Bundle, seed: int, models: dict[str, str]) -> dict[str, Any]:
         """The parts that define a run (see the module docstring), and their combined id."""
