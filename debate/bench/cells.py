@@ -44,8 +44,10 @@ CELL_KEYS = (
     "repeat",
     "defends",
     "answers",
+    "usage",
 )
-"""What a cell's metrics read of a record, besides the final verdict's choice."""
+"""What a cell's metrics and comparisons read of a record, besides the final verdict's
+choice (and, for records written before usage counted calls, who spoke)."""
 
 
 def slim_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def slim_record(record: dict[str, Any]) -> dict[str, Any]:
         if isinstance(final, dict)
         else None
     )
+    usage = record.get("usage") or {}
+    if not any("calls" in counts for counts in usage.values() if isinstance(counts, dict)):
+        slim["messages"] = [{"role": m.get("role")} for m in record.get("messages") or []]
     return slim
 
 
