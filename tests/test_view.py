@@ -281,3 +281,21 @@ def test_a_panel_verdict_shows_its_members(tmp_path: Path, browser: Any) -> None
         "scripted/other",
     ]
     assert "judged from" in browser.find_element("css selector", ".entry").text
+
+
+def test_a_long_list_draws_a_page_of_rows_then_all(
+    runs: list[Path], tmp_path: Path, browser: Any
+) -> None:
+    record = json.loads((runs[0] / "transcripts.jsonl").read_text().splitlines()[0])
+    big = tmp_path / "big"
+    big.mkdir()
+    with (big / "transcripts.jsonl").open("w") as handle:
+        for number in range(620):
+            handle.write(json.dumps({**record, "id": f"debate/q{number}/orig"}) + "\n")
+    target = tmp_path / "big.html"
+    assert start_cli("view", str(big), "--export", str(target)).wait(timeout=120) == 0
+    browser.get(target.as_uri())
+    wait_for(browser, "tr.unit-row")
+    assert len(_rows(browser)) == 500
+    wait_for(browser, "#more").click()
+    assert len(_rows(browser)) == 620

@@ -4,6 +4,7 @@
 "use strict";
 
 const LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const PAGE = 500;  // unit rows drawn before "show all"
 const MARK = /<(v|u)_quote>([\s\S]*?)<\/\1_quote>/g;
 const embedded = document.getElementById("debate-data");
 const needsToken = document.querySelector('meta[name="debate-token"]')?.content === "token";
@@ -158,12 +159,15 @@ function renderList() {
   const protocols = [...new Set(UNITS.map((u) => first(u).protocol || String(first(u).id).split("/")[0]))].sort();
   const rows = h("tbody");
   const counter = h("span", { className: "muted" });
+  let limit = PAGE;
+  const more = h("button", { id: "more", type: "button", onclick: () => { limit = Infinity; fill(); } });
   const fill = () => {
     rows.replaceChildren();
     let shown = 0;
     for (const unit of UNITS) {
       if (!matches(unit)) continue;
       shown += 1;
+      if (shown > limit) continue;  // counted, not drawn: a long list stays quick
       const record = first(unit);
       const byRun = DATA.runs.map((_, i) => unit.entries.find((e) => e.run === i));
       rows.append(h("tr", { className: "unit-row", dataset: { unit: unit.key }, onclick: () => { location.hash = "#/unit/" + encodeURIComponent(unit.key); } },
@@ -173,6 +177,8 @@ function renderList() {
         byRun.map(resultCell)));
     }
     counter.textContent = shown + " of " + UNITS.length + " units";
+    more.hidden = shown <= limit;
+    more.textContent = "show all " + shown;
   };
   const select = (name, options) => h("select", { id: "filter-" + name, onchange: (e) => { filters[name] = e.target.value; fill(); } },
     options.map(([value, label]) => { const o = h("option", { value, text: label }); if (filters[name] === value) o.selected = true; return o; }));
@@ -187,7 +193,8 @@ function renderList() {
     h("table", { className: "units" },
       h("thead", {}, h("tr", {}, h("th", { text: "unit" }), h("th", { text: "protocol" }), h("th", { text: "question" }),
         DATA.runs.map((run, i) => h("th", {}, h("a", { href: "#/run/" + i, text: run.name, title: judgeOf(run) }))))),
-      rows));
+      rows),
+    more);
   fill();
 }
 
