@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from debate.analysis.metrics import accuracy
@@ -33,7 +35,7 @@ from debate.bench.rejudge import (
     load_source,
     plan_units_again,
 )
-from debate.core.events import Event, Subscriber, UnitFailed
+from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished
 from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
 from debate.core.store import RunStore, load_run
 from debate.errors import DebateInputError
@@ -238,12 +240,31 @@ def comparison_tables(comparison: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _failure_printer(console: Console, label: str) -> Subscriber:
-    def on_event(event: Event) -> None:
-        if isinstance(event, UnitFailed):
-            console.print(f"  {label}: unit {event.unit} failed: {event.error}", markup=False)
+def _progress_of(console: Console, label: str, total: int | None) -> tuple[Progress, Subscriber]:
+    """A progress bar of one judge's units, and the subscriber that advances it."""
+    progress = Progress(
+        TextColumn(f"[bold]judge {escape(label)}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        console=console,
+    )
+    task = progress.add_task("units", total=total, failed=0)
+    failed = 0
 
-    return on_event
+    def on_event(event: Event) -> None:
+        nonlocal failed
+        if isinstance(event, UnitFinished):
+            progress.advance(task)
+        elif isinstance(event, UnitFailed):
+            failed += 1
+            progress.update(task, advance=1, failed=failed)
+            progress.console.print(
+                f"{label}: unit {event.unit} failed: {event.error}", markup=False
+            )
+
+    return progress, on_event
 
 
 def judge_study(
@@ -267,10 +288,16 @@ def judge_study(
         directory = out / label
         if console is not None:
             console.print(f"judge {label} ({judge}) -> {directory}", markup=False, highlight=False)
-        subscribers = [_failure_printer(console, label)] if console is not None else []
-        summaries[label] = judge_again(
-            source, judge, directory, settings, label=label, subscribers=subscribers
-        )
+        if console is None:
+            summaries[label] = judge_again(source, judge, directory, settings, label=label)
+        else:
+            fresh = settings.limit is None and not settings.resume
+            total = len(source.records) if fresh else None
+            progress, advance = _progress_of(console, label, total)
+            with progress:
+                summaries[label] = judge_again(
+                    source, judge, directory, settings, label=label, subscribers=[advance]
+                )
         runs[label] = load_run(directory)[0]
     comparison = compare_judges(runs)
     result = {
