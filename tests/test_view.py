@@ -299,3 +299,27 @@ def test_a_long_list_draws_a_page_of_rows_then_all(
     assert len(_rows(browser)) == 500
     wait_for(browser, "#more").click()
     assert len(_rows(browser)) == 620
+
+
+def test_a_broken_line_is_named_on_the_page_and_by_export(
+    runs: list[Path], tmp_path: Path, browser: Any
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    lines = (runs[0] / "transcripts.jsonl").read_text().splitlines(keepends=True)
+    (broken / "transcripts.jsonl").write_text(lines[0] + "{not json\n" + lines[1])
+    export = start_cli("view", str(broken), "--export", str(tmp_path / "x.html"))
+    _, err = export.communicate(timeout=120)
+    assert export.returncode == 2 and "transcripts.jsonl: line 2: not valid JSON" in err
+    process = start_cli("view", str(broken), "--port", "0")
+    try:
+        browser.get(read_url(process, "debate viewer:"))
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        named = expected_conditions.text_to_be_present_in_element(
+            ("css selector", "p.note"), "line 2: not valid JSON"
+        )
+        assert WebDriverWait(browser, 30).until(named)
+    finally:
+        process.kill()

@@ -86,8 +86,9 @@ async function load() {
   if (embedded) return JSON.parse(embedded.textContent);
   const response = await fetch("api/data", { headers: needsToken ? { "X-Debate-Token": token() } : {} });
   if (response.status === 401) throw new Error("token");
-  if (!response.ok) throw new Error("the server said " + response.status);
-  return response.json();
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || "the server said " + response.status);
+  return body;
 }
 
 function unitKey(record) { return String(record.source_unit || record.id); }
