@@ -9,7 +9,6 @@ status 2; there are no tracebacks for bad input.
 
 from __future__ import annotations
 
-import math
 import platform
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from debate.core.console import (
     parse_bindings,
     parse_variants,
 )
+from debate.core.costs import check_budget
 from debate.errors import EXIT_BUDGET, EXIT_UNITS_FAILED, DebateInputError
 from debate.version import __version__
 
@@ -206,14 +206,6 @@ def run(
         raise typer.Exit(EXIT_UNITS_FAILED)
     if summary.get("stop_reason") == "budget":
         raise typer.Exit(EXIT_BUDGET)
-
-
-def check_budget(max_cost: float | None, max_tokens: int | None) -> None:
-    """`--max-cost` and `--max-tokens` must be positive numbers."""
-    if max_cost is not None and not (max_cost > 0 and math.isfinite(max_cost)):
-        raise DebateInputError("--max-cost: must be a positive number of US dollars")
-    if max_tokens is not None and max_tokens < 1:
-        raise DebateInputError("--max-tokens: must be at least 1")
 
 
 @app.command()

@@ -205,3 +205,38 @@ def test_a_bench_budget_covers_all_cells_and_resumes(tmp_path: Path) -> None:
     finished = bench(10_000_000, resume=True)
     assert finished["stop_reason"] == "completed"
     assert [cell["metrics"]["n_units"] for cell in finished["cells"]] == [20, 20]
+
+
+def test_a_judge_study_budget_covers_all_judges_and_resumes(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from debate.bench.judging import JudgeSettings, judge_study
+    from debate.runner import RunOptions, execute_run
+
+    source = tmp_path / "source"
+    quiet = Console(file=io.StringIO())
+    options = RunOptions(protocol="debate", limit=12, default_model="scripted", out=source)
+    assert execute_run(options, quiet)["n_units"] == 24
+    judges = {"j1": "scripted/j1", "j2": "scripted/j2"}
+
+    def study(max_tokens: int, resume: bool) -> dict:
+        settings = JudgeSettings(resume=resume, concurrency=2, max_tokens=max_tokens)
+        return judge_study(source, judges, tmp_path / "judged", settings)
+
+    capped = study(8_000, resume=False)  # each judge spends about 6,500 tokens on 24 units
+    assert capped["stop_reason"] == "budget" and capped["budget"]["spent_tokens"] > 0
+    judged = sum(j["n_units"] or 0 for j in capped["judges"].values())
+    assert 0 < judged < 48
+    finished = study(10_000_000, resume=True)
+    assert finished["stop_reason"] == "completed"
+    assert [j["n_units"] for j in finished["judges"].values()] == [24, 24]
+    spent = finished["budget"]["spent_tokens"]
+    judge_tokens = sum(
+        counts["prompt_tokens"] + counts["completion_tokens"]
+        for label in judges
+        for line in (tmp_path / "judged" / label / "transcripts.jsonl").open()
+        for counts in json.loads(line)["usage"].values()
+    )
+    assert spent == judge_tokens

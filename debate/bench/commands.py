@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from debate.core.console import console, fail
+from debate.core.costs import check_budget
 from debate.core.registry import CommandTable
 from debate.errors import EXIT_BUDGET, DebateInputError
 
@@ -226,6 +227,16 @@ def judge_command(
     human_port: Annotated[
         int, typer.Option(help="Port of the human-judge page on 127.0.0.1 (0: any free one).")
     ] = 8321,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="US dollars all the judges together may spend.")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Tokens all the judges together may spend.")
+    ] = None,
 ) -> None:
     """Judge a finished run's debates again with other judges: no debater calls."""
     from debate.bench.judging import JudgeSettings, judge_study
@@ -253,7 +264,18 @@ def judge_command(
             base_urls=urls,
             model_options=options,
             backend_options={"human": {"port": human_port}},
+            prices=str(prices) if prices is not None else None,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
         )
-        judge_study(run_dir, judges, out, settings, console)
+        check_budget(max_cost, max_tokens)
+        result = judge_study(run_dir, judges, out, settings, console)
     except DebateInputError as exc:
         fail(*exc.lines)
+    if result.get("stop_reason") == "budget":
+        console.print(
+            "budget reached: units or judges left; continue with --resume and a larger budget",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BUDGET)

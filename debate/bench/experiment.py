@@ -212,7 +212,7 @@ def run_bench(
                 markup=False,
             )
             before = _record_count(directory)
-            left = budget.left_for(cell)
+            left = budget.left_for(directory)
             if left is None:
                 console.print("  budget reached: not run", highlight=False)
             else:
@@ -224,7 +224,7 @@ def run_bench(
                     max_cost=left[0],
                     max_tokens=left[1],
                 )
-                budget.ran(cell)
+                budget.ran(directory)
             if _record_count(directory) == before:
                 measured = None  # nothing left to run: keep the time of the runs that did
         if not has_records(directory):

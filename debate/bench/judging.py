@@ -26,7 +26,9 @@ from rich.table import Table
 
 from debate.analysis.metrics import accuracy
 from debate.analysis.paired import paired_difference, paired_items, scored, unit_key
-from debate.analysis.report import summarize, write_summary
+from debate.analysis.report import summarize_run, write_summary
+from debate.bench.budget import SharedBudget, summary_of
+from debate.bench.cells import spent_in
 from debate.bench.rejudge import (
     JudgeOnlyBindings,
     JudgingEngine,
@@ -35,6 +37,7 @@ from debate.bench.rejudge import (
     load_source,
     plan_units_again,
 )
+from debate.core.costs import Budget
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished
 from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
 from debate.core.store import RunStore, load_run
@@ -55,6 +58,12 @@ class JudgeSettings:
     model_options: dict[str, Any] = field(default_factory=dict)
     backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Options only one backend takes, by model-string prefix (as `debate run` passes)."""
+    prices: str | None = None
+    """Price table for costs and `max_cost` (default: $DEBATE_PRICES)."""
+    max_cost: float | None = None
+    """US dollars the whole study may spend, over all its judges."""
+    max_tokens: int | None = None
+    """Tokens the whole study may spend, over all its judges."""
 
 
 def _models(judge: str) -> list[str]:
@@ -88,9 +97,13 @@ def judge_again(
     *,
     label: str | None = None,
     subscribers: Sequence[Subscriber] = (),
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
-    """Judge `source`'s finished units with `judge` into the run directory `out`; the summary."""
+    """Judge `source`'s finished units with `judge` into the run directory `out`; the summary
+    (with `stop_reason: budget` when `budget` left units unjudged)."""
     models = _models(judge)
+    if budget is not None:
+        budget.check_priced(models)
     bundle = judge_bundle(
         source, models, judge_spec=settings.judge_spec, aggregate=settings.aggregate
     )
@@ -150,6 +163,8 @@ def judge_again(
         differs=differs,
         bindings={"models": models_now, "base_urls": {role: url} if url else {}},
     )
+    if budget is not None and store.done:
+        spent_in(out, budget.meter)  # a resumed judge's budget counts what it spent before
     engine = JudgingEngine(
         bundle,
         bindings,
@@ -158,6 +173,8 @@ def judge_again(
         subscribers=list(subscribers),
         source=source,
         judge_model=judge,
+        budget=budget,
+        keep_records=False,
     )
 
     async def go() -> None:
@@ -170,13 +187,12 @@ def judge_again(
         asyncio.run(go())
     finally:
         store.close()
-    records, failures = store.records(), store.failures()
-    summary = summarize(
-        records,
-        failures,
+    summary = summarize_run(
+        out,
         protocol=bundle.protocol.name,
         measures=bundle.protocol.summary,
-        extra={"judged_from": judged_from},
+        extra={"judged_from": judged_from, "stop_reason": engine.stop_reason},
+        prices=budget.meter.prices if budget is not None else None,
     )
     write_summary(out, summary)
     return summary
@@ -284,21 +300,45 @@ def judge_study(
     out.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, Any] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
+    study = SharedBudget(
+        settings.prices,
+        settings.max_cost,
+        settings.max_tokens,
+        [out / label for label in judges],
+    )
     for label, judge in judges.items():
         directory = out / label
-        if console is not None:
-            console.print(f"judge {label} ({judge}) -> {directory}", markup=False, highlight=False)
-        if console is None:
-            summaries[label] = judge_again(source, judge, directory, settings, label=label)
+        budget = study.budget_for(directory) if study.stop_reason == "completed" else None
+        if study.active and budget is None:
+            if console is not None:
+                console.print(f"judge {label}: budget reached, not run", markup=False)
         else:
-            fresh = settings.limit is None and not settings.resume
-            total = len(source.records) if fresh else None
-            progress, advance = _progress_of(console, label, total)
-            with progress:
-                summaries[label] = judge_again(
-                    source, judge, directory, settings, label=label, subscribers=[advance]
+            if console is not None:
+                console.print(
+                    f"judge {label} ({judge}) -> {directory}", markup=False, highlight=False
                 )
-        runs[label] = load_run(directory)[0]
+            if console is None:
+                summaries[label] = judge_again(
+                    source, judge, directory, settings, label=label, budget=budget
+                )
+            else:
+                fresh = settings.limit is None and not settings.resume
+                total = len(source.records) if fresh else None
+                progress, advance = _progress_of(console, label, total)
+                with progress:
+                    summaries[label] = judge_again(
+                        source,
+                        judge,
+                        directory,
+                        settings,
+                        label=label,
+                        subscribers=[advance],
+                        budget=budget,
+                    )
+            study.ran(directory, summaries[label])
+        if (directory / "transcripts.jsonl").exists():
+            runs[label] = load_run(directory)[0]
+            summaries.setdefault(label, summary_of(directory))
     comparison = compare_judges(runs)
     result = {
         "source": str(source.directory.resolve()),
@@ -312,9 +352,10 @@ def judge_study(
                 "n_failed": summaries[label].get("n_failed"),
                 "calls": summaries[label].get("usage", {}).get("calls", 0),
             }
-            for label in judges
+            for label in summaries
         },
         **comparison,
+        **study.facts(),
     }
     (out / "judges.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     if console is not None:

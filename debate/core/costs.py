@@ -275,3 +275,11 @@ class Budget:
                 f"--max-cost: the price table ({prices.date}) has no price for "
                 f"{', '.join(missing)}; add it or use --max-tokens"
             )
+
+
+def check_budget(max_cost: float | None, max_tokens: int | None) -> None:
+    """`--max-cost` and `--max-tokens` must be positive numbers."""
+    if max_cost is not None and not (max_cost > 0 and math.isfinite(max_cost)):
+        raise DebateInputError("--max-cost: must be a positive number of US dollars")
+    if max_tokens is not None and max_tokens < 1:
+        raise DebateInputError("--max-tokens: must be at least 1")
