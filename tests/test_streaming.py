@@ -192,3 +192,22 @@ def test_summarize_run_streams_records_from_disk(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (tmp_path / "transcripts.jsonl").open()]
     assert summary == summarize(records, protocol=None, measures=[])
     assert set(summary["tokens"]["by_role"]) == {"debater_a", "debater_b", "judge"}
+
+
+def test_export_prefs_streams_trees_and_writes_what_the_in_memory_rows_give(
+    tmp_path: Path,
+) -> None:
+    from test_pbt import capital, run_protocol, tree_script
+
+    from debate.pbt.evaluation import export_preferences, load_trees
+    from debate.pbt.trees import preference_rows
+
+    questions = [capital("q1"), capital("q2")]
+    run_protocol("pbt-tree", tree_script, questions, tmp_path / "r")
+    trees = [tree for _, tree in load_trees(tmp_path / "r")]
+    for balanced in (False, True):
+        out = tmp_path / f"prefs-{balanced}.jsonl"
+        counts = export_preferences(tmp_path / "r", out, balanced=balanced, seed=3)
+        rows, expected = preference_rows(trees, balanced=balanced, seed=3)
+        assert [json.loads(line) for line in out.read_text().splitlines()] == rows
+        assert counts == {"n_rows": len(rows), "trees": 2, "balanced": balanced, **expected}

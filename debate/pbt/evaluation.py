@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,19 +22,31 @@ from rich.table import Table
 from rich.tree import Tree
 
 from debate.analysis.metrics import Estimate, accuracy, mean_estimate
-from debate.core.store import load_run
+from debate.core.store import check_run_dir, read_jsonl
 from debate.errors import DebateInputError
-from debate.pbt.trees import children_of, compute_scores, preference_rows, root_of, tree_from_json
+from debate.pbt.trees import (
+    PreferencePair,
+    children_of,
+    compute_scores,
+    pair_row,
+    root_of,
+    select_pairs,
+    tree_from_json,
+)
 
 # ----- trees and preference export ---------------------------------------------------
 
 
+def iter_trees(run_dir: Path) -> Iterator[tuple[dict[str, Any], nx.DiGraph]]:
+    """(record, tree) for each record of the run that holds a tree, read one at a time."""
+    for record in read_jsonl(check_run_dir(run_dir)):
+        if "tree" in record.get("state", {}):
+            yield record, tree_from_json(record["state"]["tree"])
+
+
 def load_trees(run_dir: Path) -> list[tuple[dict[str, Any], nx.DiGraph]]:
     """(record, tree) for every record of the run that holds a tree."""
-    records, _ = load_run(run_dir)
-    found = [
-        (r, tree_from_json(r["state"]["tree"])) for r in records if "tree" in r.get("state", {})
-    ]
+    found = list(iter_trees(run_dir))
     if not found:
         raise DebateInputError(f"{run_dir}: no dialogue trees in this run (run pbt-tree first)")
     return found
@@ -52,17 +64,31 @@ def export_preferences(
     ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
 ) -> dict[str, Any]:
     """Write the run's preference rows; returns counts per split and code, pairs dropped
-    because the chosen turn did not hold the correct answer, and warnings."""
-    trees = [tree for _, tree in load_trees(run_dir)]
-    rows, counts = preference_rows(
-        trees, balanced=balanced, seed=seed, threshold=threshold, kinds=kinds, ratios=ratios
+    because the chosen turn did not hold the correct answer, and warnings.
+
+    The trees are read twice, one at a time, and never all held: the first pass keeps
+    each tree's question and preference pairs (which fix the splits and the balancing),
+    the second makes the kept pairs' rows and writes them as they come (JSONL)."""
+    pairs, counts = select_pairs(
+        (tree for _, tree in iter_trees(run_dir)),
+        balanced=balanced,
+        seed=seed,
+        threshold=threshold,
+        kinds=kinds,
+        ratios=ratios,
     )
+    trees = counts.pop("trees")
+    if not trees:
+        raise DebateInputError(f"{run_dir}: no dialogue trees in this run (run pbt-tree first)")
     if file_format == "jsonl":
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "utf-8")
+        with out.open("w", encoding="utf-8") as handle:
+            for row in _rows(run_dir, pairs):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         from datasets import Dataset, DatasetDict
 
+        rows = list(_rows(run_dir, pairs))
         if not rows:
             raise DebateInputError(f"--out: {out}: no preference rows to save (try --no-balanced)")
         # datasets cannot read back an empty split it saved, so empty splits are left out
@@ -72,7 +98,17 @@ def export_preferences(
             if any(r["split"] == split for r in rows)
         }
         DatasetDict(splits).save_to_disk(str(out))
-    return {"n_rows": len(rows), "trees": len(trees), "balanced": balanced, **counts}
+    return {"n_rows": len(pairs), "trees": trees, "balanced": balanced, **counts}
+
+
+def _rows(run_dir: Path, pairs: list[PreferencePair]) -> Iterator[dict[str, Any]]:
+    """The rows of `pairs` (in tree order), reading the trees again one at a time."""
+    by_tree: dict[int, list[PreferencePair]] = {}
+    for pair in pairs:
+        by_tree.setdefault(int(pair.meta["tree"]), []).append(pair)
+    for index, (_, tree) in enumerate(iter_trees(run_dir)):
+        for pair in by_tree.get(index, ()):
+            yield pair_row(tree, pair)
 
 
 def counts_table(counts: dict[str, Any]) -> Table:

@@ -323,6 +323,38 @@ def pair_row(tree: nx.DiGraph, pair: PreferencePair) -> dict[str, Any]:
     }
 
 
+def select_pairs(
+    trees: Iterable[nx.DiGraph],
+    *,
+    balanced: bool = True,
+    seed: int = 0,
+    threshold: float = 0.5,
+    kinds: Sequence[str] | None = None,
+    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> tuple[list[PreferencePair], dict[str, Any]]:
+    """The pairs to export from trees read one at a time (`meta["tree"]` is a pair's tree's
+    position), split by question and (optionally) balanced; plus counts and `warnings`
+    (e.g. an empty train split). Holds the pairs, never the trees."""
+    questions: list[str] = []
+    pairs: list[PreferencePair] = []
+    dropped: Counter[str] = Counter()
+    for index, tree in enumerate(trees):
+        questions.append(str(tree.graph["question_id"]))
+        for pair in preference_pairs(tree, threshold, kinds, dropped):
+            pair.meta["tree"] = index
+            pairs.append(pair)
+    splits = assign_splits(questions, seed=seed, ratios=ratios)
+    for pair in pairs:
+        pair.split = splits[pair.question_id]
+    counts: dict[str, Any] = {"before_balancing": count_pairs(pairs), "trees": len(questions)}
+    if balanced:
+        pairs = balance(pairs, seed=seed)
+    counts["kept"] = count_pairs(pairs)
+    counts["dropped"] = {key: dropped[key] for key in ("chosen_wrong", "chosen_ungraded")}
+    counts["warnings"] = split_warnings(counts, balanced)
+    return pairs, counts
+
+
 def preference_rows(
     trees: Sequence[nx.DiGraph],
     *,
@@ -334,20 +366,10 @@ def preference_rows(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows for every tree, split by question and (optionally) balanced; plus counts and
     `warnings` (e.g. an empty train split)."""
-    splits = assign_splits((str(t.graph["question_id"]) for t in trees), seed=seed, ratios=ratios)
-    pairs: list[PreferencePair] = []
-    dropped: Counter[str] = Counter()
-    for index, tree in enumerate(trees):
-        for pair in preference_pairs(tree, threshold, kinds, dropped):
-            pair.split = splits[pair.question_id]
-            pair.meta["tree"] = index
-            pairs.append(pair)
-    counts: dict[str, Any] = {"before_balancing": count_pairs(pairs)}
-    if balanced:
-        pairs = balance(pairs, seed=seed)
-    counts["kept"] = count_pairs(pairs)
-    counts["dropped"] = {key: dropped[key] for key in ("chosen_wrong", "chosen_ungraded")}
-    counts["warnings"] = split_warnings(counts, balanced)
+    pairs, counts = select_pairs(
+        trees, balanced=balanced, seed=seed, threshold=threshold, kinds=kinds, ratios=ratios
+    )
+    counts.pop("trees")
     return [pair_row(trees[p.meta["tree"]], p) for p in pairs], counts
 
 
