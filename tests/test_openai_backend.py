@@ -9,7 +9,6 @@ produce (`Retry-After`, logprobs, 400s for unsupported parameters) is covered in
 from __future__ import annotations
 
 import asyncio
-import math
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from katan import KatanFactory, free_port, katan_fixture  # noqa: F401
 from debate.errors import DebateInputError
 from debate.models import ChatMessage, GenerateConfig, ModelError, create_model
 from debate.models.cache import CachedModel
-from debate.models.openai import OpenAIModel, choice_logprobs_from_top
+from debate.models.openai import OpenAIModel
 
 pytestmark = pytest.mark.server
 
@@ -77,21 +76,6 @@ def test_choice_logprobs_fall_back_to_none_without_server_logprobs(katan: KatanF
     done = run_closing(m, lambda: m.generate(HELLO, config))
     assert done.choice_logprobs is None  # the judge parses the text instead
     assert done.text
-
-
-def test_choice_logprobs_mapping() -> None:
-    top = [(" A", math.log(0.5)), ("A", math.log(0.1)), ("B", math.log(0.2)), ("C", -3.0)]
-    got = choice_logprobs_from_top(top, ("A", "B"))
-    assert got is not None
-    probs = {k: math.exp(v) for k, v in got.items()}
-    assert probs["A"] == pytest.approx(0.6 / 0.8)
-    assert probs["B"] == pytest.approx(0.2 / 0.8)
-    assert choice_logprobs_from_top(top, ("X", "Y")) is None
-    assert choice_logprobs_from_top([], ("A", "B")) is None
-    assert choice_logprobs_from_top([("a", -0.1)], ("A", "B")) is None  # case-sensitive
-    partial = choice_logprobs_from_top([("A", -0.2), ("x", -4.0)], ("A", "B"))
-    assert partial is not None and partial["A"] > partial["B"]
-    assert sum(math.exp(v) for v in partial.values()) == pytest.approx(1.0)
 
 
 def test_options_from_environment(katan: KatanFactory, monkeypatch: pytest.MonkeyPatch) -> None:

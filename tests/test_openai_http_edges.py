@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from debate.errors import DebateInputError
 from debate.models import ChatMessage, Completion, GenerateConfig, create_model
 from debate.models.openai import OpenAIModel, parse_retry_after
 
@@ -45,11 +46,26 @@ def completion_body(text: str, logprobs: object = None) -> dict[str, object]:
 
 
 @contextmanager
-def scripted_server(script: Script) -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """Serve `script` on 127.0.0.1; yields (base URL, the request bodies seen)."""
+def scripted_server(
+    script: Script, owned_by: str = "someone"
+) -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """Serve `script` on 127.0.0.1; yields (base URL, the request bodies seen).
+    `GET /v1/models` lists one model owned by `owned_by`."""
     seen: list[dict[str, object]] = []
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            models = {
+                "object": "list",
+                "data": [{"id": "m", "object": "model", "owned_by": owned_by}],
+            }
+            encoded = json.dumps(models).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
             request = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
             seen.append(request)
@@ -110,6 +126,87 @@ def test_retry_after_is_honoured_and_logprobs_are_read() -> None:
     probs = {label: math.exp(value) for label, value in done.choice_logprobs.items()}
     assert sum(probs.values()) == pytest.approx(1.0) and probs["A"] > probs["B"]
     assert done.usage.prompt_tokens == 3
+
+
+def label_logprobs(*tokens: tuple[str, float, list[tuple[str, float]]]) -> dict[str, object]:
+    return {
+        "content": [
+            {
+                "token": token,
+                "logprob": logprob,
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alternatives],
+            }
+            for token, logprob, alternatives in tokens
+        ]
+    }
+
+
+JUDGE = GenerateConfig(choices=("A", "B"), max_tokens=4, answer_prefix="Answer:")
+
+
+@pytest.mark.parametrize("owned_by", ["vllm", "sglang"])
+def test_known_servers_get_a_prefilled_turn_and_the_label_is_the_first_token(
+    owned_by: str,
+) -> None:
+    def script(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        assert request["continue_final_message"] is True
+        assert request["add_generation_prompt"] is False
+        assert request["messages"][-1] == {"role": "assistant", "content": "Answer:"}  # type: ignore[index]
+        reply = label_logprobs((" B", -0.2, [(" B", -0.2), (" A", -1.9), (" The", -4.0)]))
+        return 200, completion_body(" B", reply), {}
+
+    with scripted_server(script, owned_by=owned_by) as (url, seen):
+        done, model = generate(url, JUDGE)
+    assert model.server_kind == owned_by and len(seen) == 1
+    assert done.prefill == "Answer:" and done.full_text == "Answer: B"
+    assert done.label_position == 0 and done.choice_logprobs is not None
+    assert done.label_mass == pytest.approx(math.exp(-0.2) + math.exp(-1.9))
+    assert done.choice_logprobs["B"] > done.choice_logprobs["A"]
+
+
+def test_other_servers_are_read_after_the_prefix_and_a_rejected_prefill_is_dropped() -> None:
+    reply = label_logprobs(
+        ("Answer", -0.01, [("Answer", -0.01), ("A", -8.0), ("B", -9.0)]),
+        (":", -0.01, [(":", -0.01)]),
+        (" A", -0.4, [(" A", -0.4), (" B", -1.2)]),
+    )
+
+    def script(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        if "continue_final_message" in request:
+            message = "Unrecognized request argument supplied: continue_final_message"
+            return 400, {"error": {"message": message}}, {}
+        return 200, completion_body("Answer: A", reply), {}
+
+    with scripted_server(script) as (url, seen):  # not known to prefill: never tried
+        done, model = generate(url, JUDGE)
+    assert model.server_kind == "someone" and "continue_final_message" not in seen[0]
+    assert done.prefill == "" and done.label_position == 2
+    assert (
+        done.choice_logprobs is not None and done.choice_logprobs["A"] > done.choice_logprobs["B"]
+    )
+    forced = GenerateConfig(choices=("A", "B"), max_tokens=4, answer_prefix="Answer:", prefill=True)
+    with scripted_server(script) as (url, seen):  # insisting on a server that refuses it
+        done, model = generate(url, forced, max_retries=0)
+    assert len(seen) == 2 and "continue_final_message" not in seen[1]
+    assert model.supports_prefill is False and done.prefill == ""
+    assert done.label_position == 2
+
+
+def test_extra_body_fields_reach_the_server() -> None:
+    fields = {
+        "chat_template_kwargs": {"enable_thinking": False},
+        "provider": {"require_parameters": True},
+    }
+
+    def script(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        return 200, completion_body("Answer: A"), {}
+
+    with scripted_server(script) as (url, seen):
+        generate(url, GenerateConfig(max_tokens=3), extra_body=fields)
+    assert seen[0]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert seen[0]["provider"] == {"require_parameters": True}
+    with pytest.raises(DebateInputError, match="messages"):
+        create_model("openai/m", base_url="http://127.0.0.1:9/v1", extra_body={"messages": []})
 
 
 def test_rejected_optional_parameters_are_dropped_and_resent() -> None:

@@ -181,6 +181,16 @@ def _judge_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("swap disagreement", format_estimate(disagreement), str(disagreement["n"])))
     rows.append(("valid verdicts", str(summary["n_valid"]), str(summary["n_units"])))
     rows.append(("invalid verdicts", str(summary["n_invalid"]), str(summary["n_units"])))
+    mass = summary.get("judge_label_mass") or {"n": 0}
+    if mass["n"]:
+        rows.append(("judge label mass", format_estimate(mass), str(mass["n"])))
+    if summary.get("n_parse_fallback"):
+        low = summary.get("n_low_label_mass", 0)
+        label = f"parsed, labels not trusted ({low} low mass)"
+        rows.append((label, str(summary["n_parse_fallback"]), str(summary["n_units"])))
+    if summary.get("n_confidence_contradicts"):
+        label = "confidence contradicting the answer"
+        rows.append((label, str(summary["n_confidence_contradicts"]), str(summary["n_units"])))
     return rows
 
 

@@ -92,6 +92,11 @@ class RunTally:
         # open protocols: whether both debaters chose the same answer, and each pick
         self._same_side = Proportion()
         self._picks = Proportion()
+        # how final verdicts were read (see `docs/verdicts.md`)
+        self._label_mass = array("d")
+        self.n_parse_fallback = 0  # parsed although label log-probabilities were asked for
+        self.n_low_label_mass = 0  # of those, below the judge's min_label_mass
+        self.n_confidence_contradicts = 0
         self.stop_reasons: Counter[str] = Counter()
         self.usage = UsageTally()
         self._failures: dict[str, dict[str, str]] = {}
@@ -132,6 +137,7 @@ class RunTally:
         self.n_judged += 1
         valid = bool(final.get("valid"))
         self.n_valid += valid
+        self._add_reading(final)
         if correct_index is None:
             return
         self._correct.append(1 if record.get("correct") else 0)
@@ -145,6 +151,15 @@ class RunTally:
         answer = _chosen_answer(record, final)
         self._chosen.append(hash(answer) if answer is not None else 0)
         self._has_chosen.append(answer is not None)
+
+    def _add_reading(self, final: Mapping[str, Any]) -> None:
+        if final.get("label_mass") is not None:
+            self._label_mass.append(float(final["label_mass"]))
+        fallback = final.get("fallback")
+        if fallback and final.get("method") == "parse":
+            self.n_parse_fallback += 1
+            self.n_low_label_mass += "label mass" in str(fallback)
+        self.n_confidence_contradicts += bool(final.get("confidence_contradicts"))
 
     def _add_choices(self, state: Mapping[str, Any], scenario: str, correct: Any) -> None:
         chosen = [choice.get("chosen") for choice in state["choices"].values()]
@@ -211,6 +226,12 @@ class RunTally:
             "usage": dict(totals),
             **usage.summary(prices),
             "stop_reasons": dict(self.stop_reasons),
+            "judge_label_mass": mean_estimate(
+                np.frombuffer(self._label_mass, dtype=np.float64)
+            ).as_dict(),
+            "n_parse_fallback": self.n_parse_fallback,
+            "n_low_label_mass": self.n_low_label_mass,
+            "n_confidence_contradicts": self.n_confidence_contradicts,
         }
         if len(self._answered):
             summary["answer_accuracy"] = self._answered.estimate().as_dict()

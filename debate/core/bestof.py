@@ -20,7 +20,7 @@ from typing import Any
 from debate.core.context import UnitContext, extract_tagged, limit_words
 from debate.core.declarations import AgentSpec, JudgeSpec
 from debate.core.quotes import render_for_judge
-from debate.models.base import ChatMessage, GenerateConfig
+from debate.models.base import ChatMessage
 
 SAMPLING_TEMPERATURE = 0.8
 
@@ -56,7 +56,7 @@ def scorer_chat(ctx: UnitContext, scorer: str, role: str, candidate: str) -> lis
 
 async def score_candidate(ctx: UnitContext, scorer: str, role: str, candidate: str) -> float:
     """The scorer's probability for the answer `role` defends, given the candidate."""
-    from debate.core.judges import parse_verdict, probabilities_from_logprobs
+    from debate.core.judges import choice_probabilities, verdict_config
 
     spec = ctx.roles[scorer].spec
     assert isinstance(spec, JudgeSpec)
@@ -64,20 +64,10 @@ async def score_candidate(ctx: UnitContext, scorer: str, role: str, candidate: s
     defended = ctx.defends.get(role)
     if defended is None:
         raise ValueError(f"best_of: role '{role}' defends no answer, so nothing to score")
-    config = GenerateConfig(
-        max_tokens=spec.max_tokens,
-        temperature=0.0,
-        seed=ctx.next_seed(),
-        choices=tuple(labels) if spec.method == "logprobs" else None,
-        epoch=ctx.epoch,
-    )
+    config = replace(verdict_config(spec, labels, ctx.next_seed(), ctx.epoch), temperature=0.0)
     chat = scorer_chat(ctx, scorer, role, candidate)
     completion = await ctx.complete(scorer, chat, config, kind="score", stream=False)
-    probs = None
-    if completion.choice_logprobs:
-        probs = probabilities_from_logprobs(completion.choice_logprobs, labels)
-    if probs is None:
-        probs = parse_verdict(completion.text, labels, spec.parse_pattern, spec.confidence_pattern)
+    probs = choice_probabilities(completion, labels, spec)
     return float(probs[defended]) if probs is not None and defended < len(probs) else 0.0
 
 

@@ -87,8 +87,16 @@ class JudgeSpec(Declaration):
     instruction: str
     method: Literal["logprobs", "parse"] = "logprobs"
     choices: list[str] | None = Field(default=None, min_length=1)
+    # where the label is produced: the reply's text right before it (prefilled if we can)
+    answer_prefix: str | None = Field(default="Answer:", max_length=200)
+    prefill: bool | Literal["auto"] = "auto"
+    min_label_mass: float = Field(default=0.5, ge=0.0, le=1.0)
     parse_pattern: str = r"(?i)answer\s*[:\-]?\s*\(?\**\s*([A-Z])\b"
-    confidence_pattern: str = r"(?i)(?:confidence|probability)\s*[:\-]?\s*([0-9]*\.?[0-9]+)\s*(%?)"
+    # group 1: the number; group 2: "%" or "/<denominator>" (30%, 0.3, 30/100, 3 out of 10)
+    confidence_pattern: str = (
+        r"(?i)(?:confidence|probability)\s*(?:level|score)?\s*(?:is|of)?\s*[:=\-]?\s*"
+        r"([0-9]*\.?[0-9]+)\s*(%|(?:/|out\s+of)\s*[0-9]*\.?[0-9]+)?"
+    )
     retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
     retry_instruction: str = "Reply in exactly this format: Answer: <letter>"
     ask: str | None = None

@@ -28,6 +28,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from debate.core.context import UnitContext, derive_seed
 from debate.core.declarations import AgentSpec, JudgeSpec, ProtocolSpec
+from debate.core.judges import trusted_logprobs
 from debate.core.registry import register_step
 from debate.core.steps import Step
 from debate.errors import DebateInputError
@@ -105,11 +106,14 @@ def parse_yes_no(text: str, choices: tuple[str, str]) -> bool | None:
     return None
 
 
-def _from_logprobs(completion: Completion, choices: tuple[str, str]) -> bool | None:
-    logprobs = completion.choice_logprobs or {}
-    if not all(choice in logprobs for choice in choices):
+def _from_logprobs(
+    completion: Completion, choices: tuple[str, str], min_label_mass: float
+) -> bool | None:
+    """Yes or no from the label log-probabilities, when they can be trusted."""
+    probs, _ = trusted_logprobs(completion, list(choices), min_label_mass)
+    if probs is None or probs[0] == probs[1]:
         return None
-    return logprobs[choices[0]] > logprobs[choices[1]]
+    return probs[0] > probs[1]
 
 
 @register_step
@@ -210,6 +214,8 @@ class Check(Step):
             temperature=spec.temperature,
             seed=seed,
             choices=yes_no if spec.method == "logprobs" else None,
+            answer_prefix=spec.answer_prefix if spec.method == "logprobs" else None,
+            prefill=spec.prefill,
             epoch=ctx.epoch,
         )
         raws: list[str] = []
@@ -218,18 +224,21 @@ class Check(Step):
             retry = ctx.render(role, spec.retry_instruction)  # the judge's own wording
         for attempt in range(1, spec.retries + 2):
             completion = await ctx.complete(role, chat, config, kind="check", stream=False)
-            raws.append(completion.text)
-            answer = _from_logprobs(completion, yes_no)
+            text = completion.full_text
+            raws.append(text)
+            answer = _from_logprobs(completion, yes_no, spec.min_label_mass)
             if answer is None:
-                answer = parse_yes_no(completion.text, yes_no)
+                answer = parse_yes_no(text, yes_no)
             if answer is not None:
-                return answer, completion.text, attempt
+                return answer, text, attempt
             chat = [
                 *chat,
-                ChatMessage(role="assistant", content=completion.text or "(no reply)"),
+                ChatMessage(role="assistant", content=text or "(no reply)"),
                 ChatMessage(role="user", content=retry),
             ]
-            config = replace(config, seed=derive_seed(seed, attempt), choices=None)
+            config = replace(
+                config, seed=derive_seed(seed, attempt), choices=None, answer_prefix=None
+            )
         return None, "\n---\n".join(raws), spec.retries + 1
 
 

@@ -67,7 +67,15 @@ class Verdict(BaseModel):
 
     `at_message` is how many messages the judge had seen (where an intermediate verdict
     sits in the transcript). A panel's verdict has method `panel` and keeps every
-    member's verdict in `panel` (see `debate.core.panels`)."""
+    member's verdict in `panel` (see `debate.core.panels`).
+
+    `label_mass` is the labels' total probability where the label was read (before
+    renormalising) and `label_position` the generated token read (0 with a prefilled
+    turn); `fallback` says why a judge asked for log-probabilities was read by parsing
+    instead (no label position, a label mass under the judge's `min_label_mass`, ...).
+    A parsed verdict keeps the written `confidence` (0-1); `confidence_contradicts`
+    flags one below 1/k, which would have put another answer on top.
+    """
 
     role: str
     round: int
@@ -78,6 +86,11 @@ class Verdict(BaseModel):
     raw: str
     attempts: int = 1
     final: bool = True
+    label_mass: float | None = None
+    label_position: int | None = None
+    fallback: str | None = None
+    confidence: float | None = None
+    confidence_contradicts: bool = False
     shown: list[int] = Field(default_factory=list)
     """The record's stored calls (`prompts.calls`) whose messages this verdict's judge read."""
     at_message: int | None = None

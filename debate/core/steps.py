@@ -370,7 +370,7 @@ class Choose(Step):
         return problems
 
     async def run(self, ctx: UnitContext) -> None:
-        from debate.core.judges import parse_verdict, probabilities_from_logprobs
+        from debate.core.judges import choice_probabilities
 
         async def pick(role: str) -> None:
             spec = ctx.roles[role].spec
@@ -384,11 +384,7 @@ class Choose(Step):
                 max_tokens=16, seed=ctx.next_seed(), choices=tuple(labels), epoch=ctx.epoch
             )
             completion = await ctx.complete(role, chat, config, kind="choice", stream=False)
-            probs = None
-            if completion.choice_logprobs:
-                probs = probabilities_from_logprobs(completion.choice_logprobs, labels)
-            if probs is None:
-                probs = parse_verdict(completion.text, labels)
+            probs = choice_probabilities(completion, labels)
             chosen = (
                 max(range(len(labels)), key=lambda i: probs[i])
                 if probs

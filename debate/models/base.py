@@ -25,9 +25,13 @@ class ChatMessage:
 class GenerateConfig:
     """Sampling settings for one request.
 
-    `choices`, when set, asks the backend for next-token log-probabilities of each
-    choice label (e.g. ("A", "B")) at the start of the reply. Backends that cannot
-    provide them return `choice_logprobs=None` and callers fall back to parsing.
+    `choices`, when set, asks the backend for the log-probabilities of each choice
+    label (e.g. ("A", "B")) at the position where the reply emits the label: right after
+    `answer_prefix` (e.g. "Answer:") when one is given, else at the start of the reply.
+    Backends that can prefill the assistant turn with `answer_prefix` do so (`prefill`:
+    "auto" lets the backend decide, True insists, False never prefills), so the label
+    is the first generated token. Backends that cannot read the labels return
+    `choice_logprobs=None` and callers fall back to parsing.
     Change one with `dataclasses.replace(config, seed=...)`.
 
     Repetition controls (None: the backend's default; see `GENERATION_CONTROLS`):
@@ -47,6 +51,8 @@ class GenerateConfig:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None
+    answer_prefix: str | None = None
+    prefill: bool | Literal["auto"] = "auto"
     epoch: int = 0  # repeat index; backends ignore it, the cache keys on it
     repetition_penalty: float | None = None
     no_repeat_ngram_size: int | None = None
@@ -102,7 +108,14 @@ class Completion:
     This and the types above are plain slotted dataclasses, neither validated nor frozen
     (freezing costs about a microsecond per object): the engine makes several per turn,
     backends build them, users never write them. Treat them as immutable; change one with
-    `dataclasses.replace`."""
+    `dataclasses.replace`.
+
+    For a request with choices: `choice_logprobs` are the labels' log-probabilities
+    renormalised over the labels, read at `label_position` (the index of the generated
+    token that emits the label); `label_mass` is the labels' total probability there
+    before renormalising (None when the backend cannot tell); `label_note` says why the
+    labels could not be read. `prefill` is the assistant text the reply continues (the
+    answer prefix, when the backend prefilled the turn with it); `text` excludes it."""
 
     text: str
     model: str
@@ -114,6 +127,15 @@ class Completion:
     person's answer (the `human` backend). Verdicts read them as method `human`."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Facts about how the answer was made (a person's name, seconds taken, reason)."""
+    label_mass: float | None = None
+    label_position: int | None = None
+    label_note: str | None = None
+    prefill: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """The assistant turn as a reader sees it: the prefill, then the reply."""
+        return self.prefill + self.text
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -143,9 +165,17 @@ class Completion:
                     else None
                 ),
                 meta=dict(raw.get("meta") or {}),
+                label_mass=_optional(raw.get("label_mass"), float),
+                label_position=_optional(raw.get("label_position"), int),
+                label_note=_optional(raw.get("label_note"), str),
+                prefill=str(raw.get("prefill") or ""),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a stored completion: {exc}") from None
+
+
+def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
+    return None if value is None else kind(value)
 
 
 DeltaCallback = Callable[[str], None]

@@ -79,9 +79,10 @@ class Row:
     request: Request
     prompt_ids: list[int]
     max_new: int
-    text: str = ""  # decoded reply so far (starts with `prefix` for choice replies)
+    text: str = ""  # decoded reply so far (after `prefill`)
     choice_logprobs: dict[str, float] | None = None
-    extra_tokens: int = 0  # completion tokens produced before this row (a choice label)
+    label_mass: float | None = None
+    prefill: str = ""  # assistant text the prompt already ends with (an answer prefix)
     tokens: list[int] = field(default_factory=list)
     emitted: int = 0  # characters of `text` already passed to on_delta
     prefix_offset: int = 0
@@ -92,7 +93,7 @@ class Row:
 
     @property
     def prompt_tokens(self) -> int:
-        return len(self.prompt_ids) - self.extra_tokens
+        return len(self.prompt_ids)
 
 
 class RowTracker(StoppingCriteria):
@@ -183,9 +184,12 @@ class RowTracker(StoppingCriteria):
                 text=row.text,
                 model=self.model_name,
                 choice_logprobs=row.choice_logprobs,
+                label_mass=row.label_mass,
+                label_position=0 if row.choice_logprobs is not None else None,
+                prefill=row.prefill,
                 usage=Usage(
                     prompt_tokens=row.prompt_tokens,
-                    completion_tokens=row.extra_tokens + row.generated,
+                    completion_tokens=row.generated,
                 ),
             )
         )

@@ -52,8 +52,13 @@ def default_cache_dir() -> Path:
 def cache_key(model: str, messages: Sequence[ChatMessage], config: GenerateConfig) -> str:
     """The hex sha256 that identifies a request across runs and processes."""
     settings = asdict(config)  # tuples serialise as lists, as in every earlier version
-    for name in GENERATION_CONTROLS:  # unset controls leave earlier keys as they were
-        if settings[name] is None:
+    # fields added later stay out of the key while unset, so earlier entries still match
+    unset = {name: None for name in GENERATION_CONTROLS} | {
+        "answer_prefix": None,
+        "prefill": "auto",
+    }
+    for name, value in unset.items():
+        if name in settings and settings[name] == value:
             del settings[name]
     payload = {
         "v": KEY_VERSION,

@@ -8,7 +8,10 @@ one micro-batcher.
 
 Concurrent `generate` calls are merged (`batching.MicroBatcher`): each batch runs
 in a worker thread, first one forward pass for the requests that ask for choice
-log-probabilities, then one left-padded `model.generate` for all text requests.
+log-probabilities, then one left-padded `model.generate` for all requests. A choice
+request's assistant turn is prefilled with its answer prefix (e.g. `Answer:`), so the
+labels are read at the very token where the reply produces the label, with their total
+probability there (`label_mass`); the reply then continues from the same prompt.
 Rows with different sampling settings share that call: each row samples with its
 own temperature, top-p and seeded generator (`batching.RowSampler`), which keeps
 a seeded request reproducible whatever else is in its batch. Each row keeps its
@@ -129,10 +132,11 @@ class LoadedModel:
         self.keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self._labels: dict[str, list[list[int]]] = {}
 
-    def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def prompt_ids(self, messages: Sequence[ChatMessage], prefill: str = "") -> list[int]:
+        """The chat's tokens, ending in an open assistant turn that starts with `prefill`."""
         chat = [{"role": message.role, "content": message.content} for message in messages]
         text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
+        ids: list[int] = self.tokenizer.encode(text + prefill, add_special_tokens=False)
         return ids
 
     def system_tokens(self, messages: Sequence[ChatMessage]) -> int:
@@ -178,18 +182,20 @@ class LoadedModel:
             text_rows: list[Row] = []
             choice_rows: list[Row] = []
             for request in requests:
+                choices = request.config.choices
+                prefill = (request.config.answer_prefix or "") if choices else ""
                 try:
-                    ids = self.prompt_ids(request.messages)
+                    ids = self.prompt_ids(request.messages, prefill)
                 except Exception as exc:  # a bad template or message fails only its request
                     request.fail(ModelError(f"{name}: cannot build the prompt: {exc}"))
                     continue
-                row = Row(request, ids, max_new=request.config.max_tokens)
+                row = Row(request, ids, max_new=request.config.max_tokens, prefill=prefill)
                 if request.config.no_copy_ngram_size:
                     system = self.system_tokens(request.messages)
                     row.blocked = copy_table(
                         ids[system:], ids[:system], request.config.no_copy_ngram_size
                     )
-                (choice_rows if request.config.choices else text_rows).append(row)
+                (choice_rows if choices else text_rows).append(row)
             for start in range(0, len(choice_rows), max_rows):
                 chunk = choice_rows[start : start + max_rows]
                 stats.forward_calls += 1
@@ -199,7 +205,15 @@ class LoadedModel:
                 self._generate(chunk, name, stats)
 
     def _choices(self, rows: list[Row], name: str) -> list[Row]:
-        """One forward pass; resolve label-only replies, return rows to continue greedily."""
+        """One forward pass: read each row's label distribution at its next token.
+
+        The prompt already ends with the answer prefix (a prefilled assistant turn), so
+        the next token is where the label is produced. Its distribution over the labels'
+        first tokens (each label with and without a leading space, combined) gives the
+        renormalised log-probabilities and the labels' total mass before renormalising.
+        The rows then continue as ordinary text rows from the same prompt, so the reply
+        text is what the model says there, label or not.
+        """
         ids, mask = self.pad([row.prompt_ids for row in rows])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         extra = {"logits_to_keep": 1} if self.keeps_logits else {}  # skip full-sequence logits
@@ -207,35 +221,19 @@ class LoadedModel:
             input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **extra
         )
         logprobs = torch.log_softmax(output.logits[:, -1].float(), dim=-1).cpu()
-        continuations: list[Row] = []
-        tracker = RowTracker([], self.tokenizer, self.eos_ids, name)
         for row, scores in zip(rows, logprobs, strict=True):
             labels = row.request.config.choices or ()
             raw: dict[str, float] = {}
-            best_variant: dict[str, list[int]] = {}
             for label in labels:
-                variants = self.label_variants(label)
-                firsts = sorted({variant[0] for variant in variants})
+                firsts = sorted({variant[0] for variant in self.label_variants(label)})
                 raw[label] = float(torch.logsumexp(scores[firsts], dim=0))
-                best_variant[label] = max(variants, key=lambda v: float(scores[v[0]]))
+            # labels sharing a first token would count it twice
+            unique = sorted({v[0] for label in labels for v in self.label_variants(label)})
+            row.label_mass = min(1.0, float(torch.logsumexp(scores[unique], dim=0).exp()))
             top = max(raw.values())
             norm = top + math.log(sum(math.exp(value - top) for value in raw.values()))
-            best = max(labels, key=lambda label: raw[label])
-            label_ids = best_variant[best]
-            continuation = Row(
-                row.request,
-                row.prompt_ids + label_ids,
-                max_new=row.request.config.max_tokens - len(label_ids),
-                text=best,
-                choice_logprobs={label: value - norm for label, value in raw.items()},
-                extra_tokens=len(label_ids),
-                blocked=row.blocked,
-            )
-            if continuation.max_new <= 0:
-                tracker.finish(continuation)
-            else:
-                continuations.append(continuation)
-        return continuations
+            row.choice_logprobs = {label: value - norm for label, value in raw.items()}
+        return rows
 
     def _generate(self, rows: list[Row], name: str, stats: BatchStats) -> None:
         tracker = RowTracker(rows, self.tokenizer, self.eos_ids, name)

@@ -5,7 +5,13 @@ Owns the connection (base URL and key from options, else `OPENAI_BASE_URL` /
 timeouts and connection errors, honouring `Retry-After`, within a count and a
 time budget; the SDK's own retries are off), a concurrency limit shared by every
 model object bound to the same (base URL, model), streaming of text deltas, token
-usage, and choice logprobs read from the first generated token's `top_logprobs`.
+usage, and choice labels' log-probabilities read at the token that produces the label
+(`label_reading.py`), with the labels' total probability there (`label_mass`).
+
+With an answer prefix, the assistant turn is prefilled with it where the server is
+known to continue a turn (`prefill="auto"`: vLLM and SGLang, recognised once per model
+object), so the first generated token is the label; elsewhere the label is found in the
+reply after the prefix. `extra_body` adds fields to every request (`openai_request.py`).
 
 Streaming requests go through the SDK (on its aiohttp transport); plain ones through
 `openai_http.JsonPoster`, which skips the SDK's per-call machinery but raises the SDK's
@@ -41,8 +47,16 @@ from debate.models.base import (
     ModelError,
     Usage,
 )
+from debate.models.label_reading import TokenPosition, token_positions
 from debate.models.openai_http import JsonPoster
-from debate.models.openai_parse import choice_logprobs_from_top, first_token_top, get, usage_of
+from debate.models.openai_parse import get, usage_of
+from debate.models.openai_request import (
+    PREFILL_SERVERS,
+    build_request,
+    checked_extra_body,
+    completion_from,
+    split_for_sdk,
+)
 from debate.models.openai_retry import (
     BadResponseError,
     RetryStats,
@@ -56,7 +70,7 @@ from debate.models.openai_retry import (
 )
 from debate.models.per_loop import PerLoop
 
-__all__ = ["OpenAIModel", "choice_logprobs_from_top", "create", "parse_retry_after"]
+__all__ = ["OpenAIModel", "create", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +89,9 @@ class OpenAIModel:
     `retry_budget_s` (120: time spent in attempts and backoff, not in waiting for
     a connection slot), `timeout_s` (60 per attempt), `max_connections` (None: no
     limit; else shared by all models on this base URL and model), backoff
-    `backoff_base_s` / `backoff_max_s`, and `top_logprobs` (20) for choices.
+    `backoff_base_s` / `backoff_max_s`, `top_logprobs` (20) for choices, and
+    `extra_body`, fields added to every request (they may override ours, except the
+    model, the messages and streaming).
     """
 
     def __init__(
@@ -91,6 +107,7 @@ class OpenAIModel:
         backoff_base_s: float = 0.25,
         backoff_max_s: float = 20.0,
         top_logprobs: int = MAX_TOP_LOGPROBS,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         if not model:
             raise DebateInputError("--model: 'openai/' needs a model name, e.g. openai/gpt-4o-mini")
@@ -115,6 +132,7 @@ class OpenAIModel:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.top_logprobs = max(1, min(MAX_TOP_LOGPROBS, int(top_logprobs)))
+        self.extra_body = checked_extra_body(self.name, extra_body)
         endpoint = self.base_url or "https://api.openai.com/v1"
         self._limit = (
             shared_limit(endpoint, model, max_connections) if max_connections is not None else None
@@ -126,6 +144,8 @@ class OpenAIModel:
         self.supports_stream_usage = True
         self.max_tokens_field = "max_tokens"
         self.send_sampling = True
+        self.supports_prefill = True
+        self.server_kind: str | None = None  # `owned_by` of GET /models, once asked
         self.stats = RetryStats()
 
     def __repr__(self) -> str:
@@ -157,27 +177,18 @@ class OpenAIModel:
 
     # -- requests -----------------------------------------------------------------
 
-    def _request(self, messages: Sequence[ChatMessage], config: GenerateConfig) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            self.max_tokens_field: config.max_tokens,
-        }
-        if self.send_sampling:
-            request["temperature"] = config.temperature
-            request["top_p"] = config.top_p
-        if config.seed is not None:
-            request["seed"] = config.seed
-        if config.stop:
-            request["stop"] = list(config.stop)
-        if config.frequency_penalty is not None:
-            request["frequency_penalty"] = config.frequency_penalty
-        if config.presence_penalty is not None:
-            request["presence_penalty"] = config.presence_penalty
-        if config.choices and self.supports_logprobs:
-            request["logprobs"] = True
-            request["top_logprobs"] = self.top_logprobs
-        return request
+    async def _prefill_for(self, config: GenerateConfig, timeout: float) -> str:
+        """The answer prefix to prefill the assistant turn with, or "" for none."""
+        prefix = config.answer_prefix
+        if not config.choices or not prefix or config.prefill is False:
+            return ""
+        if not self.supports_prefill:
+            return ""
+        if config.prefill is True:
+            return prefix
+        if self.server_kind is None:
+            self.server_kind = await self._poster.server_kind(min(timeout, 10.0))
+        return prefix if self.server_kind in PREFILL_SERVERS else ""
 
     async def generate(
         self,
@@ -254,6 +265,11 @@ class OpenAIModel:
         if config.choices and self.supports_logprobs and "logprobs" in message:
             self.supports_logprobs = False
             return True
+        if self.supports_prefill and (
+            "continue_final_message" in message or "add_generation_prompt" in message
+        ):
+            self.supports_prefill = False
+            return True
         if self.max_tokens_field == "max_tokens" and "max_completion_tokens" in message:
             self.max_tokens_field = "max_completion_tokens"  # newer OpenAI models
             return True
@@ -270,7 +286,17 @@ class OpenAIModel:
         on_delta: DeltaCallback | None,
         timeout: float,
     ) -> Completion:
-        request = self._request(messages, config)
+        prefill = await self._prefill_for(config, timeout)
+        request = build_request(
+            self.model,
+            messages,
+            config,
+            prefill=prefill,
+            max_tokens_field=self.max_tokens_field,
+            send_sampling=self.send_sampling,
+            top_logprobs=self.top_logprobs if self.supports_logprobs else None,
+            extra_body=self.extra_body,
+        )
         if on_delta is None:
             data = await self._poster.post("/chat/completions", request, timeout)
             choices = get(data, "choices") if isinstance(data, dict) else None
@@ -279,16 +305,24 @@ class OpenAIModel:
                 raise BadResponseError(str(error or "no choices in the response")[:300])
             choice = choices[0]
             text = get(get(choice, "message"), "content") or ""
-            top = first_token_top(get(choice, "logprobs"))
-            return self._completion(str(text), top, config, usage_of(get(data, "usage")))
+            return completion_from(
+                self.name,
+                str(text),
+                token_positions(get(choice, "logprobs")),
+                config,
+                usage_of(get(data, "usage")),
+                prefill=prefill,
+                logprobs_sent=self.supports_logprobs,
+            )
         client = self._client()
         create: Any = client.chat.completions.create
         request["stream"] = True
         if self.supports_stream_usage:
             request["stream_options"] = {"include_usage": True}
-        stream = await create(**request, timeout=timeout)
+        extra = split_for_sdk(request)
+        stream = await create(**request, extra_body=extra or None, timeout=timeout)
         pieces: list[str] = []
-        top = None
+        streamed: list[TokenPosition] = []
         usage = Usage()
         async with stream:
             async for chunk in stream:
@@ -297,23 +331,20 @@ class OpenAIModel:
                 for choice in chunk.choices or []:
                     if choice.index != 0:
                         continue
-                    if top is None:
-                        top = first_token_top(choice.logprobs)
+                    streamed.extend(token_positions(choice.logprobs))
                     piece = choice.delta.content if choice.delta is not None else None
                     if piece:
                         pieces.append(piece)
                         on_delta(piece)
-        return self._completion("".join(pieces), top, config, usage)
-
-    def _completion(
-        self,
-        text: str,
-        top: list[tuple[str, float]] | None,
-        config: GenerateConfig,
-        usage: Usage,
-    ) -> Completion:
-        logprobs = choice_logprobs_from_top(top, config.choices) if config.choices and top else None
-        return Completion(text=text, model=self.name, choice_logprobs=logprobs, usage=usage)
+        return completion_from(
+            self.name,
+            "".join(pieces),
+            streamed,
+            config,
+            usage,
+            prefill=prefill,
+            logprobs_sent=self.supports_logprobs,
+        )
 
 
 def _http_client(options: dict[str, Any]) -> Any:
@@ -348,7 +379,15 @@ ENV_OPTIONS = {
     "timeout_s": ("DEBATE_OPENAI_TIMEOUT_S", float),
 }
 KNOWN_OPTIONS = frozenset(
-    {"base_url", "api_key", "max_connections", "backoff_base_s", "backoff_max_s", "top_logprobs"}
+    {
+        "base_url",
+        "api_key",
+        "max_connections",
+        "backoff_base_s",
+        "backoff_max_s",
+        "top_logprobs",
+        "extra_body",
+    }
     | set(ENV_OPTIONS)
 )
 

@@ -81,6 +81,28 @@ class JsonPoster:
         except ValueError:
             return None  # the caller reports a reply without choices
 
+    async def server_kind(self, timeout_s: float) -> str:
+        """Who serves this base URL, from the `owned_by` of `GET /models` (`vllm`,
+        `sglang`, ...); "unknown" when that does not answer or says nothing."""
+        try:
+            async with self._sessions.get().get(
+                f"{self.base_url}/models",
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                proxy=self._proxy,
+            ) as reply:
+                if reply.status != 200:
+                    return "unknown"
+                data = json.loads(await reply.read())
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return "unknown"
+        models = data.get("data") if isinstance(data, dict) else None
+        owners = {
+            str(entry.get("owned_by")).lower()
+            for entry in models or []
+            if isinstance(entry, dict) and entry.get("owned_by")
+        }
+        return owners.pop() if len(owners) == 1 else "unknown"
+
     async def aclose(self) -> None:
         await self._sessions.aclose()
 

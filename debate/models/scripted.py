@@ -150,6 +150,7 @@ class ScriptedModel:
             text=text,
             model=self.name,
             choice_logprobs=logprobs,
+            label_mass=1.0 if logprobs else None,  # its scripted distribution has only labels
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
         )
 
