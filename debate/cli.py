@@ -22,6 +22,7 @@ from debate.core.console import (
     errors,
     fail,
     parse_bindings,
+    parse_model_args,
     parse_variants,
 )
 from debate.core.costs import check_budget
@@ -73,6 +74,14 @@ def run(
     concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
     max_connections: Annotated[
         int | None, typer.Option(help="Concurrent requests per model backend.")
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-arg",
+            help="ROLE=KEY=VALUE (or KEY=VALUE): an extra request field for openai/ models, "
+            "e.g. judge=chat_template_kwargs.enable_thinking=false. Repeatable.",
+        ),
     ] = None,
     swap: Annotated[
         bool | None, typer.Option(help="Run both answer orders (default: as the protocol says).")
@@ -150,6 +159,7 @@ def run(
             scenarios=scenarios,
             bindings=parse_bindings(model or [], "--model"),
             base_urls=parse_bindings(model_base_url or [], "--model-base-url"),
+            model_args=parse_model_args(model_arg or []),
             limit=limit,
             seed=seed,
             out=out or default_run_dir(protocol),

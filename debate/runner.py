@@ -54,6 +54,7 @@ class RunOptions:
     scenarios: str = "truthfulqa-sample"
     bindings: dict[str, str] = field(default_factory=dict)
     base_urls: dict[str, str] = field(default_factory=dict)
+    model_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # request fields by role
     limit: int | None = None
     seed: int = 0
     out: Path = Path("runs/run")
@@ -265,6 +266,7 @@ def run_with_ray(
             concurrency=options.concurrency,
             bindings=options.bindings,
             base_urls=options.base_urls,
+            model_args=options.model_args,
             default_model=options.default_model,
             model_options=model_options,
             cache_dir=str(options.cache_dir) if options.cache else None,
@@ -346,6 +348,7 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         options=model_options,
         wrap=wrap,
         backend_options={"human": _human_options(options)},
+        request_fields=options.model_args,
     )
     bindings.check(bundle)
     budget = _budget(options, bundle, bindings)

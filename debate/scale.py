@@ -37,6 +37,7 @@ class RaySettings:
     concurrency: int = 32
     bindings: dict[str, str] = field(default_factory=dict)
     base_urls: dict[str, str] = field(default_factory=dict)
+    model_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_model: str = "local"
     model_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
@@ -68,6 +69,7 @@ class UnitWorker:
             base_urls=settings.base_urls,
             options=settings.model_options,
             wrap=wrap,
+            request_fields=settings.model_args,
         )
         self.engine = Engine(bundle, bindings, concurrency=settings.concurrency)
 

@@ -175,3 +175,61 @@ def test_replay_with_the_embedded_model_as_judge(tmp_path: Path) -> None:
     assert judged and all(0.0 <= v <= 1.0 for v in judged)
     rows = (tmp_path / "r" / "transcripts.jsonl").read_text().splitlines()
     assert all(json.loads(row)["models"]["judge"] == "local" for row in rows)
+
+
+def test_replay_swap_judges_both_orders_with_speakers_renamed(tmp_path: Path) -> None:
+    from debate.bench.replay import ReplayOptions, replay, replay_bundle, select_debates
+    from debate.core.engine import Engine, ModelBindings, plan_units
+
+    folder = shared("nyu_debate")
+    debates = select_debates(ReplayOptions(path=folder, included_in_paper=True, limit=40))
+    chosen = next(s for s in debates if s.metadata["is_debate"])
+    seen: list[list[ChatMessage]] = []
+
+    def always_a(messages: list[ChatMessage], config: GenerateConfig) -> str:
+        seen.append(list(messages))
+        return "Answer: A"  # a judge with nothing but a position bias
+
+    bundle = replay_bundle("qa-judge")
+    bindings = ModelBindings(
+        {"judge": "scripted/judge"},
+        default="scripted",
+        wrap=lambda m: ScriptedModel("judge", always_a) if m.name == "scripted/judge" else m,
+    )
+    engine = Engine(bundle, bindings, concurrency=1)
+    records = asyncio.run(engine.run(plan_units(bundle, [chosen], swap=True)))
+    by_swap = {r["swap"]: r for r in records}
+    assert by_swap[False]["answers"] == by_swap[True]["answers"][::-1]
+    assert by_swap[False]["correct"] != by_swap[True]["correct"]  # it always says A
+    # the recorded first speaker defends the original answer 0, now shown second: Debater B
+    first = {r["swap"]: r["messages"][0] for r in records}
+    assert first[False]["text"] == first[True]["text"]
+    assert first[False]["role"] == "debater_a" and first[True]["role"] == "debater_b"
+    for record in records:
+        assert record["defends"]["debater_a"] == 0 and record["defends"]["debater_b"] == 1
+    # the figures over a few debates: position bias shows as disagreement, averages out
+    result = replay(
+        ReplayOptions(
+            path=folder, judge="scripted", status="complete", limit=6, swap=True,
+            out=tmp_path / "swap",
+        )
+    )  # fmt: skip
+    rows = (tmp_path / "swap" / "transcripts.jsonl").read_text().splitlines()
+    assert len(rows) == 2 * sum(result["n"].values())
+    for protocol, n in result["n"].items():
+        if not n:
+            continue
+        disagreement = result["model_judge_swap_disagreement"][protocol]
+        assert 0.0 <= disagreement["value"] <= 1.0 and disagreement["n"] <= n
+        averaged = result["model_judge_swap_averaged_accuracy"][protocol]
+        assert averaged is not None and 0.0 <= averaged <= 1.0
+
+
+def test_replay_swap_cli_reports_swap_averaged_figures(tmp_path: Path) -> None:
+    folder = shared("nyu_debate")
+    done = run_cli(
+        "replay", str(folder), "--judge", "scripted", "--status", "complete", "--limit", "4",
+        "--swap", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "swap-averaged" in done.stdout and "both orders" in done.stdout

@@ -105,6 +105,10 @@ class RunSettings(BaseModel):
     """US dollars the whole experiment may spend, over all its cells."""
     max_tokens: int | None = Field(default=None, ge=1)
     """Tokens the whole experiment may spend, over all its cells."""
+    extra_body: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="extra request fields of openai/ models, by role ('*': every role)",
+    )
 
 
 class Cell(BaseModel):
@@ -120,6 +124,7 @@ class Cell(BaseModel):
     """The cell whose debates this cell's judge judges again (None: it makes its own)."""
     judge_model: str | None = None
     """The verdict role's model, for a cell judged from another."""
+    model_args: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def run_cell(
@@ -139,6 +144,7 @@ def run_cell(
         protocol=protocol_path or cell.protocol,
         scenarios=cell.source,
         bindings=cell.bindings,
+        model_args=cell.model_args,
         limit=limit,
         seed=cell.seed,
         out=Path(cell.dir),
@@ -162,7 +168,9 @@ def run_cell(
         from debate.bench.rejudge import load_source
 
         assert cell.judge_model is not None
-        settings_now = JudgeSettings(resume=resume, concurrency=settings.concurrency)
+        settings_now = JudgeSettings(
+            resume=resume, concurrency=settings.concurrency, request_fields=cell.model_args
+        )
         source = load_source(Path(cell.judged_from))
         judge_again(source, cell.judge_model, Path(cell.dir), settings_now)
     else:

@@ -4,7 +4,7 @@
   [--scenarios S ...] [--seed N ...] [--limit N] [--out DIR] [--resume] [--report-only]`:
   flags replace the corresponding lists of the YAML (or make the whole experiment).
 - `debate replay NYU_PATH --judge MODEL|none [--included-in-paper] [--status complete]
-  [--json]`: human vs model judge accuracy on the recorded debates and consultancies.
+  [--swap] [--json]`: human vs model judge accuracy on the recorded debates and consultancies.
 - `debate judge RUN_DIR --judge [LABEL=]MODEL[,MODEL...] [...] --out DIR`: judge a
   finished run's debates again, one run directory per judge, compared on the same units.
 """
@@ -159,6 +159,13 @@ def replay_command(
     out: Annotated[Path | None, typer.Option(help="Run directory for the model judge.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     concurrency: Annotated[int, typer.Option(help="Units in flight at once.")] = 32,
+    swap: Annotated[
+        bool,
+        typer.Option(
+            "--swap/--no-swap",
+            help="Judge both answer orders; report swap-averaged accuracy and disagreement.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Replay recorded NYU debates and consultancies to a model judge; compare with humans."""
@@ -176,6 +183,7 @@ def replay_command(
                 out=out,
                 resume=resume,
                 concurrency=concurrency,
+                swap=swap,
             ),
             None if json_output else console,
         )

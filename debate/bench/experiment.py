@@ -17,16 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 
 from debate.bench.budget import ExperimentBudget
 from debate.bench.cells import Cell, RunSettings, has_records, load_cell, run_cell, safe_name
 from debate.bench.tournament import Tournament, run_tournament
+from debate.core.bindings import merge_fields
 from debate.core.loading import load_protocol, read_yaml
 from debate.errors import DebateInputError, pydantic_lines
 
 Labelled = dict[str, str]
+
+
+class Binding(BaseModel):
+    """A role's model with request fields: `{model: openai/x, extra_body: {...}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    extra_body: dict[str, Any] = Field(default_factory=dict)
 
 
 def _labelled(value: Any) -> Any:
@@ -51,7 +61,7 @@ class Experiment(RunSettings):
     debaters: Labelled = Field(default_factory=lambda: {"scripted": "scripted"})
     scenarios: Labelled = Field(default_factory=lambda: {"truthfulqa-sample": "truthfulqa-sample"})
     seeds: list[int] = Field(default_factory=lambda: [0])
-    bindings: dict[str, str] = Field(default_factory=dict)
+    bindings: dict[str, str | Binding] = Field(default_factory=dict)
     tournament: Tournament | None = None
     reuse_debates: bool = True
     """Judges share debates: the first judge's cell generates them, the others judge them
@@ -93,14 +103,13 @@ def plan_cells(experiment: Experiment, out: Path) -> list[Cell]:
                     name: judge if role.judge is not None else debater
                     for name, role in roles.items()
                 }
+                fields = _request_fields(experiment.extra_body, roles, protocol)
                 for key, model in experiment.bindings.items():
-                    matched = [
-                        n for n in roles if n == key or n.startswith(key + "_")
-                    ]  # same prefix rule as --model
-                    if not matched:
-                        raise DebateInputError(
-                            f"experiment: bindings.{key}: matches no role of {protocol}"
-                        )
+                    matched = _matching(key, roles, f"bindings.{key}", protocol)
+                    if isinstance(model, Binding):
+                        for name in matched:
+                            fields[name] = merge_fields(fields.get(name, {}), model.extra_body)
+                        model = model.model
                     bindings.update(dict.fromkeys(matched, model))
                 for scenario_label, source in experiment.scenarios.items():
                     for seed in experiment.seeds:
@@ -121,6 +130,7 @@ def plan_cells(experiment: Experiment, out: Path) -> list[Cell]:
                                 scenarios=scenario_label,
                                 seed=seed,
                                 bindings=bindings,
+                                model_args=fields,
                                 source=source,
                                 dir=str(out / "cells" / name),
                             )
@@ -151,6 +161,26 @@ def _share_debates(cells: list[Cell]) -> None:
         if first is not cell:
             cell.judged_from = first.dir
             cell.judge_model = cell.bindings[role]
+
+
+def _matching(key: str, roles: Any, where: str, protocol: str) -> list[str]:
+    """Role names a binding key matches (the prefix rule of --model), or an error."""
+    matched = [name for name in roles if name == key or name.startswith(key + "_")]
+    if not matched:
+        raise DebateInputError(f"experiment: {where}: matches no role of {protocol}")
+    return matched
+
+
+def _request_fields(
+    extra_body: dict[str, dict[str, Any]], roles: Any, protocol: str
+) -> dict[str, dict[str, Any]]:
+    """`extra_body` by role name ("" for `*`, every openai/ role)."""
+    fields: dict[str, dict[str, Any]] = {}
+    for key, value in extra_body.items():
+        names = [""] if key == "*" else _matching(key, roles, f"extra_body.{key}", protocol)
+        for name in names:
+            fields[name] = merge_fields(fields.get(name, {}), value)
+    return fields
 
 
 def _record_count(directory: Path) -> int:

@@ -64,6 +64,8 @@ class JudgeSettings:
     """US dollars the whole study may spend, over all its judges."""
     max_tokens: int | None = None
     """Tokens the whole study may spend, over all its judges."""
+    request_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra request fields of openai/ models, by role (as `--model-arg` gives them)."""
 
 
 def _models(judge: str) -> list[str]:
@@ -114,6 +116,7 @@ def judge_again(
         models[0],
         base_urls={role: url} if url else {},
         options=settings.model_options,
+        request_fields=settings.request_fields,
         backend_options={
             **settings.backend_options,
             # a person's answers are journaled in this judge's own run directory

@@ -12,6 +12,14 @@ feedback that ended the debate, counted correct when p(correct) > 0.5. Debates w
 such feedback (unfinished, or judged offline only) are left out of every figure, so
 human and model judges are compared on the same debates. Figures are split by protocol
 (debate / consultancy) and by debater type (human / AI, the dataset's `isHuman`).
+
+With `swap`, the model judges every debate in both answer orders, as `debate run` does:
+in the reversed order the recorded speeches are unchanged, but the answers are listed the
+other way round and the speakers are renamed so that "Debater A" is still whoever
+defends the answer now labelled A (a speech that names an answer by its letter keeps
+the letter it was written with). The figures then add, per group, the swap-averaged
+accuracy (p(correct) averaged over the two orders, correct when above 0.5) and the
+swap disagreement (the share of debates whose chosen answer changes with the order).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 from rich.table import Table
 
-from debate.analysis.metrics import accuracy
+from debate.analysis.metrics import accuracy, swap_disagreement
 from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, Bundle, ProtocolSpec, RoleSpec
 from debate.core.loading import load_judge
@@ -38,6 +46,7 @@ from debate.errors import DebateInputError
 PROTOCOLS = ("debate", "consultancy")
 DEBATERS = {"human": True, "ai": False}
 SPEECH_ROUNDS = ("SimultaneousSpeeches", "SequentialSpeeches")
+RECORDED_ORDER = "recorded_answers"  # metadata key: the answers as the debaters saw them
 _QUOTE = re.compile(r"<quote>(.*?)</quote>", re.S)
 
 
@@ -81,6 +90,8 @@ class NyuReplay(Step):
         metadata = ctx.scenario.metadata
         tokens = metadata.get("story_tokens") or []
         debate = bool(metadata.get("is_debate"))
+        recorded = metadata.get(RECORDED_ORDER)
+        reversed_order = recorded is not None and list(recorded) != list(ctx.scenario.answers)
         for item in metadata.get("rounds") or []:
             kind = next((k for k in SPEECH_ROUNDS if isinstance(item, dict) and k in item), None)
             if kind is None:
@@ -90,6 +101,8 @@ class NyuReplay(Step):
             for key in sorted(speeches, key=str):
                 speech = speeches[key]
                 index = int(key)
+                if reversed_order and index < 2:
+                    index = 1 - index  # the answer this speaker defends, in the order shown
                 role = ("debater_a", "debater_b")[index] if debate and index < 2 else "consultant"
                 ctx.defends[role] = index
                 text = nyu_speech_text(speech.get("content") or [], tokens)
@@ -139,6 +152,7 @@ class ReplayOptions:
     out: Path | None = None
     resume: bool = False
     concurrency: int = 32
+    swap: bool = False
 
 
 def select_debates(options: ReplayOptions) -> list[Scenario]:
@@ -153,7 +167,8 @@ def select_debates(options: ReplayOptions) -> list[Scenario]:
         if options.status and status != options.status.lower():
             continue
         if human_correct(scenario) is not None:
-            chosen.append(scenario)
+            recorded = {**metadata, RECORDED_ORDER: list(scenario.answers)}
+            chosen.append(scenario.model_copy(update={"metadata": recorded}))
     if options.limit is not None:
         chosen = chosen[: options.limit]
     if not chosen:
@@ -161,10 +176,39 @@ def select_debates(options: ReplayOptions) -> list[Scenario]:
     return chosen
 
 
+@dataclass
+class Judged:
+    """The model judge on one debate: its verdict in each order judged."""
+
+    correct: list[bool]  # one per order (invalid counts as wrong)
+    p_correct: list[float | None]  # None for an invalid verdict
+    chosen: list[str | None]  # the chosen answer's text, whatever its position
+
+    @property
+    def swap_averaged(self) -> bool:
+        """Correct when p(correct) averaged over the orders is above 0.5."""
+        if any(p is None for p in self.p_correct):
+            return False
+        return sum(p for p in self.p_correct if p is not None) / len(self.p_correct) > 0.5
+
+
+def _judged(records: list[dict[str, Any]]) -> dict[str, Judged]:
+    by_id: dict[str, Judged] = {}
+    for record in sorted(records, key=lambda r: bool(r.get("swap"))):
+        final = record.get("final_verdict") or {}
+        valid = bool(final.get("valid")) and record.get("correct_index") is not None
+        chosen = final.get("chosen") if valid else None
+        entry = by_id.setdefault(record["scenario_id"], Judged([], [], []))
+        entry.correct.append(bool(record["correct"]))
+        entry.p_correct.append(float(final["probs"][record["correct_index"]]) if valid else None)
+        entry.chosen.append(record["answers"][chosen] if chosen is not None else None)
+    return by_id
+
+
 def run_model_judge(
     scenarios: list[Scenario], options: ReplayOptions, console: Console | None
-) -> dict[str, bool]:
-    """Judge each debate with the model; {scenario id: correct} (invalid counts as wrong)."""
+) -> dict[str, Judged]:
+    """Judge each debate with the model (in both answer orders with `swap`)."""
     from debate.core.engine import Engine, ModelBindings, plan_units
     from debate.core.store import RunStore
 
@@ -180,10 +224,11 @@ def run_model_judge(
             "n_scenarios": len(scenarios),
             "models": {"judge": options.judge},
             "judge_spec": options.judge_spec,
+            "swap": options.swap,
             "resolved": bundle.resolved(),
         }
     )
-    plans = plan_units(bundle, scenarios, swap=False)
+    plans = plan_units(bundle, scenarios, swap=options.swap)
     engine = Engine(bundle, bindings, store=store, concurrency=options.concurrency)
 
     async def go() -> None:
@@ -198,25 +243,50 @@ def run_model_judge(
         store.close()
     if console is not None:
         console.print(f"model-judge run directory: {out}", markup=False, highlight=False)
-    return {r["scenario_id"]: bool(r["correct"]) for r in store.records()}
+    return _judged(list(store.records()))
 
 
 def _group(
-    scenarios: list[Scenario], model: dict[str, bool] | None
+    scenarios: list[Scenario], model: dict[str, Judged] | None, swap: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({human_judge_accuracy, model_judge_accuracy, n} by protocol, the same with CIs)."""
+    """({human_judge_accuracy, model_judge_accuracy, n} by protocol, the same with CIs;
+    with `swap`, also the model's swap-averaged accuracy and swap disagreement).
+
+    The model's accuracy counts every order judged (CIs resample whole debates)."""
     figures: dict[str, Any] = {"human_judge_accuracy": {}, "model_judge_accuracy": {}, "n": {}}
+    if swap:
+        figures["model_judge_swap_averaged_accuracy"] = {}
+        figures["model_judge_swap_disagreement"] = {}
     estimates: dict[str, Any] = {}
+    missing = Judged([False], [None], [None])  # a debate the model never judged
     for protocol in PROTOCOLS:
         members = [
             s for s in scenarios if bool(s.metadata.get("is_debate")) == (protocol == "debate")
         ]
         human = accuracy([bool(human_correct(s)) for s in members])
-        judged = accuracy([model.get(s.id, False) for s in members]) if model is not None else None
         figures["human_judge_accuracy"][protocol] = human.value
-        figures["model_judge_accuracy"][protocol] = judged.value if judged else None
         figures["n"][protocol] = len(members)
-        estimates[protocol] = {"human": human, "model": judged}
+        estimates[protocol] = {"human": human, "model": None}
+        if model is None:
+            figures["model_judge_accuracy"][protocol] = None
+            continue
+        judged = [(s.id, model.get(s.id, missing)) for s in members]
+        per_order = accuracy(
+            [ok for _, j in judged for ok in j.correct],
+            clusters=[sid for sid, j in judged for _ in j.correct],
+        )
+        figures["model_judge_accuracy"][protocol] = per_order.value
+        estimates[protocol]["model"] = per_order
+        if swap:
+            averaged = accuracy([j.swap_averaged for _, j in judged])
+            pairs = [
+                (j.chosen[0], j.chosen[1])
+                for _, j in judged
+                if len(j.chosen) == 2 and None not in j.chosen
+            ]
+            figures["model_judge_swap_averaged_accuracy"][protocol] = averaged.value
+            figures["model_judge_swap_disagreement"][protocol] = swap_disagreement(pairs).as_dict()
+            estimates[protocol]["swap_averaged"] = averaged
     return figures, estimates
 
 
@@ -224,28 +294,32 @@ def replay(options: ReplayOptions, console: Console | None = None) -> dict[str, 
     """Human vs model judge accuracy, in the `--json` shape (plus `_estimates` with CIs)."""
     scenarios = select_debates(options)
     model = run_model_judge(scenarios, options, console) if options.judge else None
-    result, estimates = _group(scenarios, model)
+    result, estimates = _group(scenarios, model, options.swap)
     result["by_debaters"] = {}
     by_estimates = {}
     for label, is_human in DEBATERS.items():
         members = [s for s in scenarios if s.metadata.get("is_human") is is_human]
-        result["by_debaters"][label], by_estimates[label] = _group(members, model)
+        result["by_debaters"][label], by_estimates[label] = _group(members, model, options.swap)
     printable = {"all": estimates, **by_estimates}
     return {**result, "_estimates": printable} if console is not None else result
 
 
 def print_replay(result: dict[str, Any], console: Console) -> None:
+    swapped = "model_judge_swap_averaged_accuracy" in result
     table = Table(title="NYU replay: judge accuracy (95% bootstrap CI)")
-    for header in ("debaters", "protocol", "n", "human judge", "model judge"):
+    headers = ["debaters", "protocol", "n", "human judge", "model judge"]
+    if swapped:
+        headers[-1] = "model judge (both orders)"
+        headers.append("model judge, swap-averaged")
+    for header in headers:
         table.add_column(header, justify="left" if header in ("debaters", "protocol") else "right")
     for debaters, groups in result.get("_estimates", {}).items():
         for protocol, pair in groups.items():
             model = pair["model"]
-            table.add_row(
-                debaters,
-                protocol,
-                str(pair["human"].n),
-                str(pair["human"]),
-                str(model) if model else "-",
-            )
+            row = [debaters, protocol, str(pair["human"].n), str(pair["human"])]
+            row.append(str(model) if model else "-")
+            if swapped:
+                averaged = pair.get("swap_averaged")
+                row.append(str(averaged) if averaged else "-")
+            table.add_row(*row)
     console.print(table)

@@ -6,11 +6,14 @@ Feature packages' commands import these instead of the CLI module, so the applic
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
+import yaml
 from rich.console import Console
 
+from debate.core.bindings import merge_fields
 from debate.errors import EXIT_BAD_INPUT, DebateInputError
 
 console = Console()
@@ -49,6 +52,34 @@ def parse_bindings(values: list[str], option: str) -> dict[str, str]:
             raise DebateInputError(f"{option}: '{value}': expected ROLE=VALUE or VALUE")
         bindings[key.strip()] = target.strip()
     return bindings
+
+
+def parse_model_args(values: list[str]) -> dict[str, dict[str, Any]]:
+    """`ROLE=KEY=VALUE` (or `KEY=VALUE` for every openai/ role) request fields, by role.
+
+    VALUE is read as YAML (`false`, `5`, `{"enable_thinking": false}`, or a plain
+    string); a dotted KEY (`chat_template_kwargs.enable_thinking`) makes nested objects.
+    """
+    fields: dict[str, dict[str, Any]] = {}
+    for value in values:
+        parts = value.split("=", 2)
+        if len(parts) == 2:
+            parts = ["", *parts]
+        elif len(parts) == 3 and not parts[0].strip():
+            parts = []  # "=KEY=VALUE": a role left empty
+        if len(parts) != 3 or not parts[1].strip():
+            raise DebateInputError(f"--model-arg: '{value}': expected ROLE=KEY=VALUE or KEY=VALUE")
+        role, key, raw = (part.strip() for part in parts)
+        try:
+            parsed: Any = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            parsed = raw
+        for name in reversed(key.split(".")):
+            if not name:
+                raise DebateInputError(f"--model-arg: '{value}': empty name in '{key}'")
+            parsed = {name: parsed}
+        fields[role] = merge_fields(fields.get(role, {}), parsed)
+    return fields
 
 
 def parse_variants(values: list[str]) -> dict[str, list[str]]:

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from debate.core.bindings import ModelBindings
 from debate.core.context import BoundRole, UnitContext, display_name
 from debate.core.costs import Budget, CostMeter
 from debate.core.declarations import Bundle
@@ -28,7 +29,7 @@ from debate.core.sent import compact_calls, link_verdicts
 from debate.core.steps import count_rounds, run_steps
 from debate.core.store import RunStore
 from debate.errors import DebateInputError
-from debate.models import Model, create_model, request_tag
+from debate.models import request_tag
 
 __all__ = [
     "Engine",
@@ -39,86 +40,6 @@ __all__ = [
     "iter_plans",
     "plan_units",
 ]
-
-
-class ModelBindings:
-    """Which model each role uses, from `--model [KEY=]MODEL` bindings.
-
-    A key matches a role by its exact name, by the agent or judge it uses, or as a
-    prefix (`debater` matches `debater_a`). More specific matches win. Models are
-    created once per (model string, base URL) and shared between roles.
-    """
-
-    def __init__(
-        self,
-        bindings: dict[str, str],
-        *,
-        default: str = "local",
-        base_urls: dict[str, str] | None = None,
-        options: dict[str, Any] | None = None,
-        wrap: Callable[[Model], Model] | None = None,
-        backend_options: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        self.bindings = dict(bindings)
-        self.default = self.bindings.pop("", default)
-        self.base_urls = dict(base_urls or {})
-        self.options = dict(options or {})
-        self.wrap = wrap
-        # options only one backend takes, by model-string prefix (e.g. the human page's port)
-        self.backend_options = dict(backend_options or {})
-        self._models: dict[tuple[str, str | None], Model] = {}
-
-    def _lookup(self, table: dict[str, str], role: str, declared: str) -> str | None:
-        for key in (role, declared):
-            if key in table:
-                return table[key]
-        prefixes = [key for key in table if key and role.startswith(key + "_")]
-        if prefixes:
-            return table[max(prefixes, key=len)]
-        return None
-
-    def model_string(self, role: str, declared: str) -> str:
-        return self._lookup(self.bindings, role, declared) or self.default
-
-    def model_for(self, role: str, declared: str) -> Model:
-        return self.model_named(self.model_string(role, declared), role, declared)
-
-    def model_named(self, name: str, role: str, declared: str) -> Model:
-        """The model `name` on the role's server (a panel member names its own model)."""
-        base_url = self._lookup(self.base_urls, role, declared) or self.base_urls.get("")
-        key = (name, base_url)
-        if key not in self._models:
-            options = {**self.options, **self.backend_options.get(name.partition("/")[0], {})}
-            if base_url:
-                options["base_url"] = base_url
-            model = create_model(name, **options)
-            # a person's answers are never served from the call cache
-            cacheable = self.wrap and not getattr(model, "answers_choices", False)
-            self._models[key] = self.wrap(model) if cacheable and self.wrap else model
-        return self._models[key]
-
-    def check(self, bundle: Bundle) -> None:
-        """Fail early (one line) on a binding key that matches no role."""
-        for key in [*self.bindings, *self.base_urls]:
-            if not key:
-                continue
-            matched = any(
-                key == role or key in (spec.agent, spec.judge) or role.startswith(key + "_")
-                for role, spec in bundle.protocol.roles.items()
-            )
-            if not matched:
-                roles = ", ".join(bundle.protocol.roles)
-                raise DebateInputError(
-                    f"--model: '{key}' matches no role of this protocol ({roles})"
-                )
-
-    @property
-    def models(self) -> list[Model]:
-        return list(self._models.values())
-
-    async def aclose(self) -> None:
-        for model in self._models.values():
-            await model.aclose()
 
 
 @contextlib.contextmanager
