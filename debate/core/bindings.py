@@ -44,7 +44,7 @@ class ModelBindings:
         # options only one backend takes, by model-string prefix (e.g. the human page's port)
         self.backend_options = dict(backend_options or {})
         self.request_fields = {key: dict(value) for key, value in (request_fields or {}).items()}
-        self._models: dict[tuple[str, str | None, str], Model] = {}
+        self._models: dict[tuple[str | None, ...], Model] = {}
 
     def _lookup(self, table: dict[str, Any], role: str, declared: str) -> Any:
         for key in (role, declared):
@@ -79,7 +79,9 @@ class ModelBindings:
         """The model `name` on the role's server (a panel member names its own model)."""
         base_url = self._lookup(self.base_urls, role, declared) or self.base_urls.get("")
         fields = self.fields_for(role, declared, name)
-        key = (name, base_url, json.dumps(fields, sort_keys=True, default=str) if fields else "")
+        key: tuple[str | None, ...] = (name, base_url)
+        if fields:
+            key += (json.dumps(fields, sort_keys=True, default=str),)
         if key not in self._models:
             options = {**self.options, **self.backend_options.get(name.partition("/")[0], {})}
             if base_url:
