@@ -3,8 +3,10 @@
 Any model string works (`local`, `openai/<model>` on a server, ...). The model sees the
 question, the correct and the incorrect reference answers and the answer to grade, and
 picks one letter: A (agrees with a correct reference), B (with an incorrect one) or C
-(neither, or unclear). Backends with choice log-probabilities give the letter directly;
-others reply `Answer: X`, which is parsed. An unreadable reply is ungraded, never wrong.
+(neither, or unclear). Backends with choice log-probabilities give the letter where the
+reply produces it, after `Answer:` (when the letters hold at least half the probability
+there); otherwise the reply's `Answer: X` is parsed. An unreadable reply is ungraded,
+never wrong.
 
 `regrade(records, grade)` re-grades the stored answers of PBT evaluation runs
 (`state.grades`) with such a grader, for `debate pbt-eval RUN_DIR --grader MODEL`.
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from debate.analysis.answers import Gold, Grade
+from debate.core.judges import trusted_logprobs
 from debate.models.base import ChatMessage, GenerateConfig, Model
 
 LETTERS = ("A", "B", "C")
@@ -50,15 +53,16 @@ async def grade_with_model(model: Model, question: str, answer: str | None, gold
         ChatMessage("system", GRADER_SYSTEM),
         ChatMessage("user", grader_prompt(question, answer, gold)),
     ]
-    completion = await model.generate(chat, GenerateConfig(max_tokens=8, choices=LETTERS))
+    # the letter is read where the reply gives it, after "Answer:" (as the prompt asks)
+    config = GenerateConfig(max_tokens=8, choices=LETTERS, answer_prefix="Answer:")
+    completion = await model.generate(chat, config)
     letter: str | None = None
-    if completion.choice_logprobs:
-        scores = {k: v for k, v in completion.choice_logprobs.items() if k in LETTERS}
-        letter = max(scores, key=lambda k: scores[k]) if scores else None
+    probs, _ = trusted_logprobs(completion, list(LETTERS))
+    if probs is not None:
+        letter = LETTERS[probs.index(max(probs))]
     if letter is None:
-        found = _REPLY.search(completion.text) or re.fullmatch(
-            r"\W*([ABC])\W*", completion.text.strip()
-        )
+        text = completion.full_text
+        found = _REPLY.search(text) or re.fullmatch(r"\W*([ABC])\W*", text.strip())
         letter = found.group(1).upper() if found else None
     if letter == "A":
         return Grade(True, None, "model")
