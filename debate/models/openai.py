@@ -177,6 +177,20 @@ class OpenAIModel:
 
     # -- requests -----------------------------------------------------------------
 
+    def _request(
+        self, messages: Sequence[ChatMessage], config: GenerateConfig, prefill: str = ""
+    ) -> dict[str, Any]:
+        return build_request(
+            self.model,
+            messages,
+            config,
+            prefill=prefill,
+            max_tokens_field=self.max_tokens_field,
+            send_sampling=self.send_sampling,
+            top_logprobs=self.top_logprobs if self.supports_logprobs else None,
+            extra_body=self.extra_body,
+        )
+
     async def _prefill_for(self, config: GenerateConfig, timeout: float) -> str:
         """The answer prefix to prefill the assistant turn with, or "" for none."""
         prefix = config.answer_prefix
@@ -287,16 +301,7 @@ class OpenAIModel:
         timeout: float,
     ) -> Completion:
         prefill = await self._prefill_for(config, timeout)
-        request = build_request(
-            self.model,
-            messages,
-            config,
-            prefill=prefill,
-            max_tokens_field=self.max_tokens_field,
-            send_sampling=self.send_sampling,
-            top_logprobs=self.top_logprobs if self.supports_logprobs else None,
-            extra_body=self.extra_body,
-        )
+        request = self._request(messages, config, prefill)
         if on_delta is None:
             data = await self._poster.post("/chat/completions", request, timeout)
             choices = get(data, "choices") if isinstance(data, dict) else None
