@@ -9,12 +9,14 @@ status 2; there are no tracebacks for bad input.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.exceptions import TyperException
 
 from debate.core.console import (
     check_base_url,
@@ -26,7 +28,7 @@ from debate.core.console import (
     parse_variants,
 )
 from debate.core.costs import check_budget
-from debate.errors import EXIT_BUDGET, EXIT_UNITS_FAILED, DebateInputError
+from debate.errors import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_UNITS_FAILED, DebateInputError
 from debate.version import __version__
 
 app = typer.Typer(
@@ -228,7 +230,10 @@ def validate(
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            if not found:
+                fail(f"{path}: a folder holding no .yaml declarations")
+            files += found
         elif path.exists():
             files.append(path)
         else:
@@ -267,6 +272,10 @@ def report(
         Path | None,
         typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
     ] = None,
+    write: Annotated[
+        bool | None,
+        typer.Option(help="Write summary.json into the run folder (default: when writable)."),
+    ] = None,
 ) -> None:
     """Recompute and print a run's summary (judge accuracy with CIs, invalid counts, tokens
     and cost), streaming the records from disk."""
@@ -280,11 +289,17 @@ def report(
         summary = summarize_run(run_dir, extra=kept, prices=find_prices(prices))
     except DebateInputError as exc:
         fail(*exc.lines)
-    write_summary(run_dir, summary)
     if json_output:
         print(json.dumps(summary, indent=2))
     else:
         print_summary(summary, console)
+    if write or (write is None and os.access(run_dir, os.W_OK)):
+        try:
+            write_summary(run_dir, summary)
+        except OSError as exc:  # a read-only run folder: the summary was printed all the same
+            if write:
+                fail(f"{run_dir}: cannot write summary.json ({exc.strerror})")
+            typer.echo(f"{run_dir}: summary.json not written ({exc.strerror})", err=True)
 
 
 def _run_facts(run_dir: Path) -> dict[str, Any]:
@@ -323,18 +338,39 @@ def add_feature_commands() -> None:
             GROUPS[entry.group].command(entry.name)(entry.function)
 
 
+def _refuse(*lines: str) -> None:
+    """`fail` outside the app: print the lines, exit with the bad-input status."""
+    for line in lines:
+        typer.echo(line, err=True)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
 def main(argv: list[str] | None = None) -> Any:
     add_feature_commands()
     try:
-        return app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
+        result = app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+        if isinstance(result, int):  # a typer.Exit's code, returned outside standalone mode
+            raise SystemExit(result)
+        return result
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except TyperException as exc:  # a bad option or argument: one line, status 2
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was printed already
+            raise SystemExit(0) from None
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "debate"
+        _refuse(f"{command}: {exc.format_message()}")
+    except typer.Abort:
+        errors.print("interrupted; finished units are saved (continue with --resume)")
+        raise SystemExit(130) from None
     except DebateInputError as exc:
-        fail(*exc.lines)
+        _refuse(*exc.lines)
     except KeyboardInterrupt:
         errors.print("interrupted; finished units are saved (continue with --resume)")
         raise SystemExit(130) from None
     except OSError as exc:  # a file or folder the user named that the system refuses
         where = f"{exc.filename}: " if exc.filename else ""
-        fail(f"{where}{exc.strerror or exc}")
+        _refuse(f"{where}{exc.strerror or exc}")
 
 
 if __name__ == "__main__":

@@ -38,11 +38,25 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "list", "dict", "none", "is-instance"})
+
+
+def _is_tag(part: int | str) -> bool:
+    """A location part naming a union member (`int`, `literal['a','b']`), not a field."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part)
+
+
 def pydantic_lines(path: object, error: ValidationError, prefix: str = "") -> list[str]:
-    lines = []
+    """One line per field: the alternatives of a union are said on the same line."""
+    merged: dict[str, list[str]] = {}
     for item in error.errors():
-        loc = _format_loc(tuple(item["loc"]))
+        loc = _format_loc(tuple(part for part in item["loc"] if not _is_tag(part)))
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path}: {field}: {message}" if field else f"{path}: {message}")
-    return lines
+        reasons = merged.setdefault(field, [])
+        if message not in reasons:
+            reasons.append(message)
+    return [
+        f"{path}: {field}: {' or '.join(reasons)}" if field else f"{path}: {' or '.join(reasons)}"
+        for field, reasons in merged.items()
+    ]

@@ -332,7 +332,7 @@ def test_jsonl_errors_name_the_line(tmp_path: Path, lines: str, expected: str) -
         ("loader: nyu\npath: x\nfilters: {colour: red}\n", ["filters: unknown filter 'colour'"]),
         ("loader: logicom\npath: x\nfields: {question: q}\n", ["fields: only the jsonl loader"]),
         ("loader: jsonl\npath: x\nfields: {questoin: q}\n", ["fields: unknown field 'questoin'"]),
-        ("loader: [\n", ["invalid YAML (line"]),
+        ("loader: [\n", ["line 2: invalid YAML ("]),
         ("- a\n- b\n", ["expected a mapping"]),
         ("loader: foo\n", ["loader: unknown loader 'foo'", "path: missing"]),
     ],
@@ -397,7 +397,7 @@ def test_unknown_sources_give_one_line(tmp_path: Path) -> None:
     assert error_lines(folder)[0].startswith(f"{folder}: folder holds no NYU debate files")
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"question": "caf\xe9"}\n'.encode("latin-1"))
-    assert error_lines(latin) == [f"{latin}: not UTF-8 text"]
+    assert error_lines(latin)[0].startswith(f"{latin}: not UTF-8 text")
 
 
 def test_importing_scenarios_does_not_import_torch() -> None:

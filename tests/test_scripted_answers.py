@@ -34,7 +34,7 @@ def test_answer_in_the_asked_format_letter_or_text() -> None:
 
 
 def test_answers_are_deterministic_and_drawn_by_seed() -> None:
-    chat = [ChatMessage("system", "Reply with \"Answer: <letter>\"."), ChatMessage("user", OPTIONS)]
+    chat = [ChatMessage("system", 'Reply with "Answer: <letter>".'), ChatMessage("user", OPTIONS)]
     assert reply(chat, 3) == reply(chat, 3)
     assert len({reply(chat, seed).splitlines()[-1] for seed in range(12)}) == 2
 
@@ -43,7 +43,7 @@ def test_keeps_its_answer_and_sometimes_adopts_the_other_speakers() -> None:
     outcomes = set()
     for seed in range(30):
         chat = [
-            ChatMessage("system", "Discuss. End with \"Answer: <short answer>\"."),
+            ChatMessage("system", 'Discuss. End with "Answer: <short answer>".'),
             ChatMessage("user", OPTIONS),
             ChatMessage("assistant", "I think so.\nAnswer: In Los Angeles"),
             ChatMessage("user", "Agent B: No.\nAnswer: It is unclear\n\nReply to Agent B."),

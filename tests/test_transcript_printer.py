@@ -7,7 +7,7 @@ from debate.runner import marked_quotes, verdict_line
 
 
 def test_quotes_are_marked_verified_or_not() -> None:
-    text = 'He says <quote>the ship left</quote> and <quote>nobody came</quote>.'
+    text = "He says <quote>the ship left</quote> and <quote>nobody came</quote>."
     shown = marked_quotes(text, (("the ship left", True), ("nobody came", False)))
     assert "[green]✓ “the ship left”[/]" in shown
     assert "[red]✗ “nobody came”[/]" in shown

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from debate.analysis.metrics import format_estimate
 from debate.analysis.tally import RunTally
 from debate.core.costs import PriceTable
+from debate.core.files import load_yaml
 from debate.core.loading import load_protocol
 from debate.core.registry import MEASURES, Measure, Row, load_features
 from debate.core.store import check_run_dir, latest_failures, read_jsonl
@@ -81,7 +81,7 @@ def summarize_run(
     """The summary of a run directory, streaming its records from disk."""
     path = check_run_dir(directory)
     return summarize(
-        read_jsonl(path),
+        read_jsonl(path, typed=True),
         list(latest_failures(directory).values()),
         protocol=protocol,
         measures=run_measures(directory) if measures is None else measures,
@@ -212,8 +212,8 @@ def run_measures(directory: Path) -> list[str]:
     its `spec.yaml`, or, for run directories written before protocols named them, the
     `summary` of the protocol of that name as declared now."""
     try:
-        spec = yaml.safe_load((directory / "spec.yaml").read_text("utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        spec = load_yaml(directory / "spec.yaml")
+    except DebateInputError:
         return []
     if not isinstance(spec, dict):
         return []

@@ -56,8 +56,8 @@ def read_text(path: Path, shown: object = None, limit: int | None = None) -> str
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-        raise DebateInputError(where(shown, None, reason)) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise DebateInputError(where(shown, None, f"not UTF-8 text (line {line})")) from None
 
 
 def check_structure(data: Any, shown: object, limit: int = MAX_YAML_VALUES) -> None:
@@ -92,8 +92,8 @@ def load_yaml(path: Path, shown: object = None) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise DebateInputError(where(shown, None, f"{at}{problem}")) from None
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise DebateInputError(where(shown, None, f"{at}invalid YAML ({problem})")) from None
     except RecursionError:
         raise DebateInputError(
             where(shown, None, f"nested deeper than {MAX_DEPTH} levels")

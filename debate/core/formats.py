@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from debate.core.files import check_regular, loads_json
 from debate.core.treebank import detokenize
 from debate.errors import DebateInputError, where
 
@@ -77,7 +78,9 @@ def _csv_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             return [name.strip() for name in next(csv.reader(handle), [])]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:
+        raise DebateInputError(where(display_path(path), None, "not UTF-8 text")) from None
+    except (OSError, csv.Error) as exc:
         reason = f"cannot read a CSV header ({exc})"
         raise DebateInputError(where(display_path(path), None, reason)) from None
 
@@ -186,8 +189,9 @@ def _nyu_files(path: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> Any:
+    check_regular(path, display_path(path))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DebateInputError(
             where(display_path(path), None, f"cannot read ({exc.strerror})")
@@ -197,6 +201,8 @@ def _read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         reason = f"line {exc.lineno}: invalid JSON ({exc.msg})"
         raise DebateInputError(where(display_path(path), None, reason)) from None
+    except ValueError as exc:
+        raise DebateInputError(where(display_path(path), None, f"invalid JSON ({exc})")) from None
 
 
 def _nyu_debate_metadata(files: list[Path]) -> dict[str, dict[str, Any]]:
@@ -300,15 +306,17 @@ def _nyu_scenario(
 def _jsonl_records(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line; bad JSON names its line."""
     shown = display_path(path)
+    check_regular(path, shown)
     with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
             try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as exc:
+                yield number, loads_json(text)
+            except ValueError as exc:  # JSONDecodeError is one
+                reason = getattr(exc, "msg", None) or str(exc)
                 raise DebateInputError(
-                    where(shown, f"line {number}", f"invalid JSON ({exc.msg})")
+                    where(shown, f"line {number}", f"invalid JSON ({reason})")
                 ) from None
 
 

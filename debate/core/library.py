@@ -11,8 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from debate.core.files import check_regular, load_yaml
 from debate.errors import DebateInputError
 
 KINDS = ("agents", "judges", "protocols", "scenarios")
@@ -50,6 +49,8 @@ def resolve(kind: str, name: str) -> Path:
     if looks_like_path(name):
         if candidate.is_file():
             return candidate
+        if candidate.exists():
+            check_regular(candidate, name)  # a folder or a FIFO: say which
         raise DebateInputError(f"{name}: no such file")
     for folder in search_dirs(kind):
         for suffix in _SUFFIXES:
@@ -72,8 +73,8 @@ class Entry:
 
 def _description(path: Path) -> str:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = load_yaml(path)
+    except DebateInputError:
         return "(unreadable)"
     if isinstance(data, dict):
         return str(data.get("description", "")).strip()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from debate.core.files import check_regular, load_yaml
 from debate.core.formats import JSONL_KEYS, READERS, detect_format, display_path
 from debate.core.library import looks_like_path, resolve
 from debate.errors import DebateInputError, where
@@ -150,17 +150,7 @@ def load_scenario_set_file(path: str | Path) -> ScenarioSet:
     """Parse and validate a scenario-set YAML; every problem becomes one error line."""
     path = Path(path)
     shown = display_path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DebateInputError(where(shown, None, f"cannot read ({exc.strerror})")) from None
-    except UnicodeDecodeError:
-        raise DebateInputError(where(shown, None, "not UTF-8 text")) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise DebateInputError(where(shown, None, f"invalid YAML ({at}{problem})")) from None
+    data = load_yaml(path, shown)
     if not isinstance(data, dict):
         raise DebateInputError(where(shown, None, "expected a mapping (name, loader, path, ...)"))
     try:
@@ -212,6 +202,8 @@ def _where_from(source: str | Path, *, limit: int | None, seed: int) -> dict[str
     if looks_like_path(text) or path.suffix:
         if not path.exists():
             raise DebateInputError(where(text, None, "no such file or folder"))
+        if not path.is_dir():
+            check_regular(path, text)
         if path.suffix.lower() in (".yaml", ".yml"):
             return _set_where(load_scenario_set_file(path), limit=limit, seed=seed)
         return {"path": path, "limit": limit, "seed": seed}
@@ -295,6 +287,8 @@ def _scan(
 
     Duplicate ids are refused unless `check_ids` is off (a source checked before)."""
     path = Path(path)
+    if not path.is_dir():
+        check_regular(path, display_path(path))
     loader = loader or detect_format(path)
     reader = READERS[loader]
     shown = display_path(path)

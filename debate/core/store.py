@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from debate.errors import DebateInputError
+from debate.core.files import check_regular, loads_json
+from debate.core.record import UnitRecord
+from debate.errors import DebateInputError, pydantic_lines
 
 TRANSCRIPTS = "transcripts.jsonl"
 FAILURES = "failures.jsonl"
@@ -59,31 +62,66 @@ def read_ids(path: Path) -> Iterator[str]:
     rest of the line when it starts with the id, as the run store writes it."""
     if not path.exists():
         return
+    check_regular(path)
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.endswith("\n"):
-                return
-            found = _ID_PREFIX.match(line)
-            try:
-                yield json.loads(found.group(1)) if found else json.loads(line)["id"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DebateInputError(f"{path}: line {number}: not a record with an id") from exc
+        number = 0
+        try:
+            for number, line in enumerate(handle, 1):  # noqa: B007 - named in errors
+                if not line.endswith("\n"):
+                    return
+                found = _ID_PREFIX.match(line)
+                try:
+                    unit = json.loads(found.group(1)) if found else loads_json(line)["id"]
+                except (ValueError, KeyError, TypeError, IndexError):
+                    unit = None
+                if not isinstance(unit, str):
+                    raise DebateInputError(
+                        f"{path}: line {number}: expected a record object with a string 'id'"
+                    )
+                yield unit
+        except UnicodeDecodeError:
+            raise DebateInputError(f"{path}: line {number + 1}: not UTF-8 text") from None
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file, skipping a torn final line."""
+def read_jsonl(
+    path: Path, typed: bool = False, ids: bool | None = None
+) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file, skipping a torn final line. With `ids` (the default when
+    `typed`) each must be an object with a string `id`; `typed` checks each against
+    `UnitRecord` (a unit record's fields)."""
+    ids = typed if ids is None else ids
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.endswith("\n"):
-                return
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DebateInputError(
-                    f"{path}: line {number}: not valid JSON ({exc.msg})"
-                ) from exc
+    check_regular(path)
+    with path.open(encoding="utf-8", errors="strict") as handle:
+        number = 0
+        try:
+            for number, line in enumerate(handle, 1):  # noqa: B007 - named in errors
+                if not line.endswith("\n"):
+                    return
+                try:
+                    data = loads_json(line)
+                except ValueError as exc:  # JSONDecodeError is a ValueError
+                    reason = getattr(exc, "msg", None) or str(exc)
+                    raise DebateInputError(
+                        f"{path}: line {number}: not valid JSON ({reason})"
+                    ) from None
+                yield _record(path, number, data, typed) if ids else data
+        except UnicodeDecodeError:
+            raise DebateInputError(f"{path}: line {number + 1}: not UTF-8 text") from None
+
+
+def _record(path: Path, number: int, data: Any, typed: bool) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise DebateInputError(
+            f"{path}: line {number}: expected a record object with a string 'id'"
+        )
+    if typed:
+        try:
+            UnitRecord.model_validate(data)
+        except ValidationError as exc:
+            raise DebateInputError(pydantic_lines(f"{path}: line {number}", exc)[0]) from None
+    return data
 
 
 class RunStore:
@@ -95,21 +133,30 @@ class RunStore:
         self.failures_path = directory / FAILURES
         if directory.exists() and not directory.is_dir():
             raise DebateInputError(f"--out: {directory}: exists and is not a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DebateInputError(f"--out: {directory}: cannot create ({exc.strerror})") from None
         has_records = self.transcripts_path.exists() and self.transcripts_path.stat().st_size > 0
         if has_records and not resume:
             raise DebateInputError(
                 f"--out: {directory}: already holds a run; pass --resume to continue it "
                 "or choose another --out"
             )
-        _repair_tail(self.transcripts_path)
-        _repair_tail(self.failures_path)
-        # what resume needs: the ids finished before this run (ids written from now on
-        # are not kept, so memory does not grow with the run)
-        self.done: set[str] = set(read_ids(self.transcripts_path))
-        self.written = 0
-        self._handle = self.transcripts_path.open("a", encoding="utf-8")
-        self._failures = self.failures_path.open("a", encoding="utf-8")
+        for path in (self.transcripts_path, self.failures_path):
+            if path.exists():
+                check_regular(path)
+        try:
+            _repair_tail(self.transcripts_path)
+            _repair_tail(self.failures_path)
+            # what resume needs: the ids finished before this run (ids written from now on
+            # are not kept, so memory does not grow with the run)
+            self.done: set[str] = set(read_ids(self.transcripts_path))
+            self.written = 0
+            self._handle = self.transcripts_path.open("a", encoding="utf-8")
+            self._failures = self.failures_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise DebateInputError(f"--out: {directory}: cannot write ({exc.strerror})") from None
         self._sync = GroupSync(self._handle, self._failures)
 
     def write_spec(self, spec: dict[str, Any]) -> None:
@@ -135,7 +182,7 @@ class RunStore:
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The records on disk, one at a time."""
-        return read_jsonl(self.transcripts_path)
+        return read_jsonl(self.transcripts_path, typed=True)
 
     def records(self) -> list[dict[str, Any]]:
         """The records on disk as a list (small runs; large ones use `iter_records`)."""
@@ -203,7 +250,7 @@ class GroupSync:
 
 def latest_failures(directory: Path) -> dict[str, dict[str, Any]]:
     """The last failure of each unit that ever failed (finished since or not)."""
-    return {str(record["id"]): record for record in read_jsonl(directory / FAILURES)}
+    return {str(record["id"]): record for record in read_jsonl(directory / FAILURES, ids=True)}
 
 
 def outstanding_failures(directory: Path) -> list[dict[str, Any]]:
@@ -226,7 +273,7 @@ def check_run_dir(directory: Path) -> Path:
 def load_run(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Records and outstanding failures of a run directory, in memory (small runs; a
     report over a large run streams with `read_jsonl` and `latest_failures`)."""
-    records = list(read_jsonl(check_run_dir(directory)))
+    records = list(read_jsonl(check_run_dir(directory), typed=True))
     done = {record["id"] for record in records}
     latest = latest_failures(directory)
     return records, [record for unit, record in latest.items() if unit not in done]

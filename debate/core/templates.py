@@ -212,31 +212,37 @@ def template_names(source: str) -> frozenset[str]:
 
 
 def template_problems(source: str, known: Iterable[str] | None = None) -> list[str]:
-    """Why a template cannot render, found without rendering it: a syntax error, an
-    attribute the sandbox refuses (any name starting with an underscore), or (when
-    `known` is given) a variable no render provides."""
+    """Why a template cannot render, as one line (or none): a syntax error; an attribute
+    the sandbox refuses (any name starting with an underscore); a variable no render
+    provides (when `known` is given); or a sandbox limit broken whatever the data (a
+    trial render with stand-in values)."""
     try:
         tree = ENVIRONMENT.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         return [f"template syntax error on line {exc.lineno}: {exc.message}"]
-    problems: list[str] = []
+    unsafe: list[str] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getattr):
             attribute = node.attr
         else:
             assert isinstance(node, nodes.Getitem)
             attribute = _constant(node.arg)
-        if isinstance(attribute, str) and attribute.startswith("_"):
-            problems.append(f"template reads '{attribute}', which the sandbox refuses")
+        if isinstance(attribute, str) and attribute.startswith("_") and attribute not in unsafe:
+            unsafe.append(attribute)
+    if unsafe:
+        names = ", ".join(f"'{name}'" for name in unsafe)
+        return [f"template reads {names}, which the sandbox refuses"]
     if known is not None:
         provided = set(known) | set(ENVIRONMENT.globals)
-        for name in sorted(jinja2.meta.find_undeclared_variables(tree) - provided):
-            problems.append(f"template uses undefined variable '{name}'")
+        missing = sorted(jinja2.meta.find_undeclared_variables(tree) - provided)
+        if missing:
+            names = ", ".join(f"'{name}'" for name in missing)
+            return [f"template uses undefined variable {names}"]
     try:
         compile_template(source)
     except jinja2.TemplateError as exc:
-        problems.append(f"template error: {exc}")
-    return problems
+        return [f"template error: {exc}"]
+    return _trial_render(source)
 
 
 def _constant(node: nodes.Node) -> Any:
@@ -286,3 +292,26 @@ def render(
         prefix = f"{where}: " if where else ""
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DebateInputError(f"{prefix}template error: {reason}") from exc
+
+
+class _StandIn(jinja2.Undefined):
+    """Every variable in a trial render: prints empty, iterates empty, any attribute."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+
+def _trial_render(source: str) -> list[str]:
+    """Render once with stand-in values: a template that breaks a sandbox limit whatever
+    its data (a memory or loop bomb) is refused by `validate`, not at run time."""
+    names = template_names(source)
+    variables: dict[str, Any] = {**ENVIRONMENT.globals}
+    variables.update({name: _StandIn(name=name) for name in names if name not in variables})
+    try:
+        render(source, variables)
+    except DebateInputError as exc:
+        if isinstance(exc.__cause__, SecurityError):
+            return [str(exc).removeprefix("template error: ")]
+    return []

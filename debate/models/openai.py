@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
@@ -81,6 +82,15 @@ MAX_TOP_LOGPROBS = 20
 # --------------------------------------------------------------------------- model
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class OpenAIModel:
     """Chat completions against one OpenAI-compatible endpoint and model.
 
@@ -116,6 +126,11 @@ class OpenAIModel:
         self.model = model
         self.name = f"openai/{model}"
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").rstrip("/") or None
+        if self.base_url is not None and not _is_http_url(self.base_url):
+            source = "--model-base-url" if base_url else "OPENAI_BASE_URL"
+            raise DebateInputError(
+                f"{source}: '{self.base_url}': expected an http:// or https:// URL"
+            )
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url is None:

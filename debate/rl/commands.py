@@ -91,6 +91,10 @@ def serve_reward(
     from debate.rl.server import serve
 
     try:
+        if not 0 <= port <= 65535:
+            raise DebateInputError(f"--port: {port}: expected a port between 0 and 65535")
+        if workers < 1:
+            raise DebateInputError("--workers: must be at least 1")
         settings = _settings(
             protocol=protocol,
             judge=judge,

@@ -28,10 +28,12 @@ the HTTP server for OpenRLHF in `debate.rl.server`; all three build on this modu
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -220,6 +222,11 @@ def default_env_reward(item: RewardItem) -> float:
     return correctness(item.answer, item.gold, item.incorrect)
 
 
+def content_digest(key: tuple[str | None, ...]) -> str:
+    """A short digest of an item's content (question, answer, alternative, story)."""
+    return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 class DebateRewarder:
     """Scores batches of `RewardItem`s by running their debates through one `Engine` run."""
 
@@ -265,6 +272,13 @@ class DebateRewarder:
         self._baseline_model: Any = None
         self._store: Any = None
         self._batches = itertools.count()
+        # made now, so a bad model name fails before a server says it is healthy
+        for role in self.bundle.protocol.roles:
+            self.bindings.model_for(role, self.bundle.role_spec(role).name)
+        if self._kind == "baseline":
+            from debate.models import create_model
+
+            create_model(self._alternative_value, **self._baseline_options)
 
     def lacks_alternative(self, item: RewardItem) -> bool:
         """True when a debate reward is wanted but `item` has no alternative to debate."""
@@ -303,6 +317,7 @@ class DebateRewarder:
 
     async def score(self, items: Sequence[RewardItem]) -> RewardBatch:
         """Rewards for `items` (in order); all their debates run concurrently."""
+        from debate.core.context import derive_seed
         from debate.core.engine import Engine, plan_units
         from debate.core.scenarios import Scenario
 
@@ -320,7 +335,10 @@ class DebateRewarder:
             if key in first:  # a repeated completion (common in GRPO groups) is judged once
                 owner[index] = first[key]
                 continue
-            owner[index] = first[key] = f"b{batch_id}-{index}"
+            digest = content_digest(key)
+            # the id names the content (and, in a kept store, the batch): a debate's seed
+            # must not depend on what else the process served before
+            owner[index] = first[key] = f"b{batch_id}-{digest}" if self.settings.store else digest
             scenarios.append(
                 Scenario(
                     id=owner[index],
@@ -330,7 +348,13 @@ class DebateRewarder:
                     source="reward",
                 )
             )
-        plans = plan_units(self.bundle, scenarios, seed=self.settings.seed, swap=True)
+        plans = [
+            replace(
+                plan,
+                seed=derive_seed(self.settings.seed, plan.scenario.id.split("-")[-1], plan.swap),
+            )
+            for plan in plan_units(self.bundle, scenarios, seed=self.settings.seed, swap=True)
+        ]
         engine = Engine(
             self.bundle,
             self.bindings,
