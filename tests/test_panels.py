@@ -167,3 +167,19 @@ def test_panel_declaration_errors(tmp_path: Path) -> None:
     nested = run_cli("validate", "uses-nested.yaml", cwd=tmp_path)
     assert nested.returncode == 2 and "panels do not nest" in nested.stderr
     assert "Traceback" not in bare.stderr + one.stderr + nested.stderr
+
+
+def test_a_tied_panel_is_counted_in_the_summary_and_never_correct() -> None:
+    from debate.analysis.report import summarize, summary_rows
+
+    tied = panel([verdict([0.9, 0.1]), verdict([0.2, 0.8])], "majority").to_record()
+    won = panel([verdict([0.9, 0.1]), verdict([0.8, 0.2])], "majority").to_record()
+    records = [
+        {"id": f"u{i}", "protocol": "p", "scenario_id": f"q{i}", "correct_index": 0,
+         "final_verdict": final, "correct": final["chosen"] == 0}
+        for i, final in enumerate([tied, won])
+    ]  # fmt: skip
+    summary = summarize(records)
+    assert summary["n_tied"] == 1 and summary["n_valid"] == 2
+    assert summary["judge_accuracy"] == 0.5
+    assert ("tied verdicts (not correct)", "1", "2") in summary_rows(summary)[1]

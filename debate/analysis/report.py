@@ -191,6 +191,10 @@ def _judge_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     if summary.get("n_confidence_contradicts"):
         label = "confidence contradicting the answer"
         rows.append((label, str(summary["n_confidence_contradicts"]), str(summary["n_units"])))
+    if summary.get("n_tied"):
+        rows.append(
+            ("tied verdicts (not correct)", str(summary["n_tied"]), str(summary["n_units"]))
+        )
     return rows
 
 

@@ -77,6 +77,7 @@ class RunTally:
         self.n_units = 0
         self.n_judged = 0
         self.n_valid = 0
+        self.n_tied = 0  # valid final verdicts whose top answers tie (a panel's tied vote)
         # one entry per scored unit (a final verdict and a gold answer)
         self._correct = array("b")
         self._position = array("q")
@@ -138,6 +139,7 @@ class RunTally:
         valid = bool(final.get("valid"))
         self.n_valid += valid
         self._add_reading(final)
+        self.n_tied += valid and final.get("chosen") is None
         if correct_index is None:
             return
         self._correct.append(1 if record.get("correct") else 0)
@@ -215,6 +217,7 @@ class RunTally:
             "n_valid": self.n_valid,
             "n_invalid": self.n_judged - self.n_valid,
             "n_failed": len(self._failures),
+            "n_tied": self.n_tied,
             "judge_accuracy": overall.value,
             "judge_accuracy_ci95": list(overall.ci95) if overall.ci95 else None,
             "judge_accuracy_n": overall.n,
