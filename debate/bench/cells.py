@@ -2,8 +2,8 @@
 
 `RunSettings` are the run options every cell shares (an experiment's, or a tournament's);
 `run_cell` runs or resumes one cell so that it can be inspected with `debate report`. A
-cell `judged_from` another is made by judging that cell's debates again
-(`debate.bench.judging`): same debates, another judge, no debater calls.
+cell `judged_from` another is made instead by `debate.bench.judging.judge_cell`, which
+judges that cell's debates again: same debates, another judge, no debater calls.
 """
 
 from __future__ import annotations
@@ -163,16 +163,5 @@ def run_cell(
     )
     quiet = console or Console(file=io.StringIO(), width=160)
     started = time.perf_counter()
-    if cell.judged_from is not None and protocol_path is None:
-        from debate.bench.judging import JudgeSettings, judge_again
-        from debate.bench.rejudge import load_source
-
-        assert cell.judge_model is not None
-        settings_now = JudgeSettings(
-            resume=resume, concurrency=settings.concurrency, request_fields=cell.model_args
-        )
-        source = load_source(Path(cell.judged_from))
-        judge_again(source, cell.judge_model, Path(cell.dir), settings_now)
-    else:
-        execute_run(options, quiet)
+    execute_run(options, quiet)
     return time.perf_counter() - started

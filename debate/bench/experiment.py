@@ -214,6 +214,7 @@ def run_bench(
     """Run every cell (and the tournament), then write bench.json, report.md and plots."""
     from debate.analysis.plots import write_plots
     from debate.bench.comparisons import debater_calls, judge_differences, protocol_differences
+    from debate.bench.judging import judge_cell
     from debate.bench.report import cell_metrics, markdown_report
 
     console = console or Console()
@@ -245,6 +246,11 @@ def run_bench(
             left = budget.left_for(directory)
             if left is None:
                 console.print("  budget reached: not run", highlight=False)
+            elif cell.judged_from is not None:  # the same debates, judged again
+                measured = judge_cell(
+                    cell, experiment, resume=resume, budget=budget.budget_for(directory)
+                )
+                budget.ran(directory)
             else:
                 measured = run_cell(
                     cell,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -28,7 +29,7 @@ from debate.analysis.metrics import accuracy
 from debate.analysis.paired import paired_difference, paired_items, scored, unit_key
 from debate.analysis.report import summarize_run, write_summary
 from debate.bench.budget import SharedBudget, summary_of
-from debate.bench.cells import spent_in
+from debate.bench.cells import Cell, RunSettings, spent_in
 from debate.bench.rejudge import (
     JudgeOnlyBindings,
     JudgingEngine,
@@ -199,6 +200,25 @@ def judge_again(
     )
     write_summary(out, summary)
     return summary
+
+
+def judge_cell(
+    cell: Cell, settings: RunSettings, *, resume: bool, budget: Budget | None = None
+) -> float:
+    """Make a benchmark cell `judged_from` another by judging that cell's debates again;
+    returns the wall seconds it took now."""
+    assert cell.judged_from is not None and cell.judge_model is not None
+    started = time.perf_counter()
+    judge_again(
+        load_source(Path(cell.judged_from)),
+        cell.judge_model,
+        Path(cell.dir),
+        JudgeSettings(
+            resume=resume, concurrency=settings.concurrency, request_fields=cell.model_args
+        ),
+        budget=budget,
+    )
+    return time.perf_counter() - started
 
 
 def compare_judges(
