@@ -100,6 +100,7 @@ class ScriptedModel:
         self.responder = responder
         self.latency_s = latency_s
         self.calls = 0
+        self._system_asks: dict[str, bool] = {}
 
     async def generate(
         self,
@@ -140,7 +141,12 @@ class ScriptedModel:
             second = (first + 1 + (key >> 16) % (count - 1)) % count
             text, completion_tokens = _REPLIES[first][second]
             system = messages[0].content if messages else ""
-            if "nswer:" in last or "nswer:" in system or "{" in last or "onvinced" in last:
+            asks = self._system_asks.get(system)
+            if asks is None:  # a role's system prompt repeats every turn: check it once
+                if len(self._system_asks) > 4096:
+                    self._system_asks.clear()
+                asks = self._system_asks[system] = "nswer:" in system
+            if asks or "nswer:" in last or "{" in last or "onvinced" in last:
                 text = self._formatted(messages, key, text)
                 completion_tokens = len(text.split())
             if completion_tokens > config.max_tokens:
