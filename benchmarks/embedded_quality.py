@@ -24,7 +24,8 @@ Two parts, one run:
 
 Prints one JSON object (progress on stderr). `--debater-model` / `--judge-model` take any
 model string, e.g. `local?repetition_penalty=1.0` for the model without its default
-penalty. Run from the repository root: python benchmarks/embedded_quality.py
+penalty; repeat `--debater-model` to compare settings in one run (their debates share
+the model's batches). Run from the repository root: python benchmarks/embedded_quality.py
 """
 
 from __future__ import annotations
@@ -199,30 +200,46 @@ def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--debater-model", default="local")
+    parser.add_argument(
+        "--debater-model",
+        action="append",
+        help="debaters' model string (default local); repeat to compare settings, run "
+        "concurrently on one batcher: the first gives the top-level figures",
+    )
     parser.add_argument("--judge-model", default="local")
     parser.add_argument("--questions", type=int, default=4, help="demo debates")
     parser.add_argument("--qa", type=int, default=20, help="direct-QA questions (0: skip)")
+    parser.add_argument("--records", type=Path, help="also write the debate records here")
     args = parser.parse_args()
+    debaters = args.debater_model or ["local"]
     started = time.perf_counter()
-    note(f"{args.questions} demo debates ({args.debater_model} debaters, {args.judge_model} judge)")
-    debates = await run_protocol(
-        "debate", {"debater": args.debater_model, "judge": args.judge_model}, args.questions, False
-    )
-    debated = time.perf_counter()
+    settings = ", ".join(debaters)
+    note(f"{args.questions} demo debates per setting ({settings}); judge {args.judge_model}")
+    jobs = [
+        run_protocol("debate", {"debater": d, "judge": args.judge_model}, args.questions, False)
+        for d in debaters
+    ]
+    if args.qa:
+        note(f"and direct QA on {args.qa} questions, both orders")
+        jobs.append(run_protocol("direct-qa", {"judge": args.judge_model}, args.qa, True))
+    outcomes = await asyncio.gather(*jobs)
     result: dict[str, Any] = {
-        "debater_model": args.debater_model,
+        "debater_model": debaters[0],
         "judge_model": args.judge_model,
-        **debate_figures(debates),
+        **debate_figures(outcomes[0]),
     }
     if args.qa:
-        note(f"direct QA on {args.qa} questions, both orders")
-        answered = await run_protocol("direct-qa", {"judge": args.judge_model}, args.qa, True)
-        result.update(judge_figures(answered))
-    result.update({
-        "debate_s": round(debated - started, 1),
-        "wall_s": round(time.perf_counter() - started, 1),
-    })
+        result.update(judge_figures(outcomes[-1]))
+    if len(debaters) > 1:
+        result["compared"] = [
+            {"debater_model": d, **debate_figures(records)}
+            for d, records in zip(debaters[1:], outcomes[1 : len(debaters)], strict=True)
+        ]
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    if args.records:
+        args.records.write_text(
+            json.dumps({d: r for d, r in zip(debaters, outcomes, strict=False)}), "utf-8"
+        )
     print(json.dumps(result))
 
 
