@@ -9,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import platform
-import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from debate.analysis.report import print_summary, summarize_run, write_summary
-from debate.core.context import LABELS
 from debate.core.costs import Budget, CostMeter, find_prices
 from debate.core.declarations import Bundle
 from debate.core.engine import Engine, ModelBindings
@@ -31,11 +27,8 @@ from debate.core.event_log import EventLog
 from debate.core.events import (
     Event,
     Subscriber,
-    TurnFinished,
     UnitFailed,
     UnitFinished,
-    UnitStarted,
-    VerdictGiven,
 )
 from debate.core.loading import load_protocol
 from debate.core.planning import ScenarioChecks, UnitPlan, iter_plans, plan_shape, unit_keys
@@ -43,6 +36,7 @@ from debate.core.provenance import Fingerprinter, check_resume, write_run_spec
 from debate.core.scenarios import Scenario, stream_scenarios
 from debate.core.store import RunStore, latest_failures
 from debate.errors import DebateInputError
+from debate.live.printer import TranscriptPrinter
 from debate.models import Model
 from debate.models.human import check_annotator, unit_order
 from debate.version import __version__
@@ -112,85 +106,6 @@ def _cache_wrapper(options: RunOptions) -> tuple[Any, list[Any]]:
         return cached
 
     return wrap, made
-
-
-_QUOTE = re.compile(r"<quote>(.*?)</quote>", re.S | re.I)
-
-
-def marked_quotes(text: str, quotes: Sequence[tuple[str, bool]]) -> str:
-    """Rich markup of a speech whose `<quote>` spans show the check: a green ✓ for a
-    quote found in the story, a red ✗ for one that was not."""
-    verified = dict(quotes)
-    pieces: list[str] = []
-    position = 0
-    for found in _QUOTE.finditer(text):
-        quoted = found.group(1)
-        ok = verified.get(quoted, verified.get(quoted.strip(), False))
-        style, mark = ("green", "✓") if ok else ("red", "✗")
-        pieces += [escape(text[position : found.start()]), f"[{style}]{mark} “{escape(quoted)}”[/]"]
-        position = found.end()
-    pieces.append(escape(text[position:]))
-    return "".join(pieces)
-
-
-class TranscriptPrinter:
-    """Prints each unit as it happens: its question, each turn as a panel (quotes marked
-    as checked against the story), each verdict's probabilities, and at the end of the
-    unit how the final verdict was read and whether the judge was right."""
-
-    def __init__(self, console: Console, several: bool) -> None:
-        self.console = console
-        self.several = several
-
-    def _prefix(self, unit: str) -> str:
-        return f"{unit} · " if self.several else ""
-
-    def __call__(self, event: Event) -> None:
-        console = self.console
-        if isinstance(event, UnitStarted):
-            console.rule(event.unit)
-            console.print(f"[bold]{escape(event.question)}[/bold]")
-            for label, answer in zip(LABELS, event.answers, strict=False):
-                console.print(f"  {label}: {escape(answer)}")
-        elif isinstance(event, TurnFinished):
-            title = f"{self._prefix(event.unit)}round {event.round} · {event.speaker}"
-            if event.kind != "speech":
-                title += f" · {event.kind}"
-            body = marked_quotes(event.text, event.quotes) if event.quotes else escape(event.text)
-            console.print(Panel(body or "(empty)", title=title, title_align="left"))
-        elif isinstance(event, VerdictGiven):
-            if event.probs is None:
-                text = "verdict: invalid"
-            else:
-                text = "verdict: " + " / ".join(
-                    f"{label} {p:.2f}" for label, p in zip(LABELS, event.probs, strict=False)
-                )
-            if event.final and event.correct_index is not None:
-                text += f" (correct: {LABELS[event.correct_index]})"
-            console.print(f"{self._prefix(event.unit)}{text}", highlight=False)
-        elif isinstance(event, UnitFinished):
-            line = verdict_line(event.record)
-            if line:
-                console.print(f"{self._prefix(event.unit)}{line}", highlight=False)
-        elif isinstance(event, UnitFailed):
-            console.print(f"[red]unit {event.unit} failed:[/red] {escape(event.error)}")
-
-
-def verdict_line(record: dict[str, Any]) -> str:
-    """How the final verdict was read (method, label mass when recorded) and its outcome."""
-    final = record.get("final_verdict")
-    if not final:
-        return ""
-    line = f"verdict read from {final.get('method')}"
-    if final.get("label_mass") is not None:
-        line += f" (label mass {float(final['label_mass']):.2f})"
-    chosen, correct = final.get("chosen"), record.get("correct_index")
-    if not final.get("valid"):
-        line += ": invalid, counted as wrong"
-    elif chosen is not None and correct is not None:
-        outcome = "right" if chosen == correct else "wrong"
-        line += f": the judge chose {LABELS[chosen]} ({outcome})"
-    return line
 
 
 def _subscribers(

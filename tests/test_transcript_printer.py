@@ -3,7 +3,7 @@ checked, and how the final verdict was read."""
 
 from __future__ import annotations
 
-from debate.runner import marked_quotes, verdict_line
+from debate.live.printer import marked_quotes, verdict_line
 
 
 def test_quotes_are_marked_verified_or_not() -> None:

@@ -4,6 +4,7 @@
 - `render`: drawing one frame with rich;
 - `view`: `make_view` — the rich live view or plain lines — as an engine subscriber;
 - `watch`: replaying a run's records as events, following `live.jsonl`;
+- `printer`: the transcript `debate run --show` prints (panels, checked quotes, verdicts);
 - `commands`: `watch`.
 
 Docs: docs/live.md.
