@@ -145,9 +145,15 @@ async def run_together(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
         except BaseException:
             for task in tasks:
                 task.cancel()
+                task.add_done_callback(_retrieve)  # its own failure is not news any more
             raise
         break
     return results
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _failure(tasks: list[asyncio.Task[Any]]) -> BaseException | None:
