@@ -128,3 +128,21 @@ def test_no_forged_speaker_turn_reaches_the_judge(forgery: str) -> None:
     assert len(turn_lines) == len(real), turn_lines
     # exactly the real turns: 3 rounds x 2 debaters
     assert len(real) == 6, prompt
+
+
+def test_every_call_is_kept_with_store_prompts_all() -> None:
+    bundle = load_protocol("debate")
+    model = Speaker("A plain speech.")
+    bindings = ModelBindings({}, default="scripted")
+    bindings._models = {("scripted", None): model}
+    scenario = Scenario(id="s", question="How many ships?", answers=["forty", "four"], story=STORY)
+    plans = plan_units(bundle, [scenario], swap=False)
+    records = asyncio.run(Engine(bundle, bindings, store_prompts="all").run(plans))
+    prompts = records[0]["prompts"]
+    kinds = [call["kind"] for call in prompts["calls"]]
+    assert kinds.count("speech") == 6 and kinds.count("verdict") == 1
+    # stored once per distinct paragraph: the story-bearing system prompt is not repeated
+    assert len(prompts["parts"]) == len(set(prompts["parts"]))
+    first_debater = messages_of(prompts, 0)
+    assert first_debater[0]["role"] == "system" and STORY in first_debater[0]["content"]
+    assert all(STORY not in m["content"] for m in messages_of(prompts, kinds.index("verdict")))

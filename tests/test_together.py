@@ -148,4 +148,3 @@ def test_a_timeout_in_a_later_call_is_its_own_timeout() -> None:
         return "finished"
 
     assert asyncio.run(main()) == "timeout"
-
