@@ -14,7 +14,7 @@ import pytest
 
 from debate.analysis.report import summarize, summarize_run
 from debate.core.engine import Engine, ModelBindings
-from debate.core.events import Event, UnitFinished
+from debate.core.events import Event, UnitFinished, UnitStarted
 from debate.core.loading import load_protocol
 from debate.core.planning import ScenarioChecks, UnitPlan, iter_plans, plan_units
 from debate.core.scenarios import Scenario, stream_scenarios
@@ -211,3 +211,15 @@ def test_export_prefs_streams_trees_and_writes_what_the_in_memory_rows_give(
         rows, expected = preference_rows(trees, balanced=balanced, seed=3)
         assert [json.loads(line) for line in out.read_text().splitlines()] == rows
         assert counts == {"n_rows": len(rows), "trees": 2, "balanced": balanced, **expected}
+
+
+def test_a_live_view_of_a_long_run_holds_only_the_latest_finished_units() -> None:
+    from debate.live.state import KEEP_FINISHED, LiveState
+
+    state = LiveState(total=1000)
+    for number in range(1000):
+        unit = f"u{number}"
+        state.apply(UnitStarted(unit, "debate", "?", ("a", "b"), ("judge",), 1))
+        state.apply(UnitFinished(unit, {"id": unit, "correct": True}))
+    assert state.done == 1000 and len(state.units) <= KEEP_FINISHED + 1
+    assert state.units["u999"].index == 1000

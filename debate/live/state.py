@@ -7,6 +7,7 @@ feeds it. Nothing here prints.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +24,8 @@ from debate.core.events import (
 )
 
 SILENT_KINDS = frozenset({"verdict", "choice"})
+KEEP_FINISHED = 200
+"""Finished units a live view holds (the latest); older ones are forgotten."""
 """Turn kinds that are not shown as text in a speaker panel (the judge panel shows verdicts)."""
 
 
@@ -121,6 +124,8 @@ class LiveState:
         self.started = clock()
         self.units: dict[str, UnitState] = {}
         self.focus: str | None = None
+        self.started_units = 0
+        self._finished: deque[str] = deque()  # finished units still held, oldest first
         self.tokens = 0
         self.done = 0
         self.failed = 0
@@ -129,8 +134,9 @@ class LiveState:
     def apply(self, event: Event) -> UnitState | None:
         now = self.clock()
         if isinstance(event, UnitStarted):
+            self.started_units += 1
             created = UnitState(
-                index=len(self.units) + 1,
+                index=self.started_units,
                 unit=event.unit,
                 protocol=event.protocol,
                 question=event.question,
@@ -188,13 +194,26 @@ class LiveState:
             state.finished = now
             state.activity = "done"
             self.done += 1
+            self._forget_old(event.unit)
         elif isinstance(event, UnitFailed):
             state.status = "failed"
             state.error = event.error
             state.finished = now
             state.activity = "failed"
             self.failed += 1
+            self._forget_old(event.unit)
         return state
+
+    def _forget_old(self, finished: str) -> None:
+        """Hold only the latest finished units (the view shows a few of them), so a view
+        of a long run does not grow with it."""
+        self._finished.append(finished)
+        while len(self._finished) > KEEP_FINISHED:
+            oldest = self._finished.popleft()
+            if oldest == self.focus:
+                self._finished.append(oldest)  # stays while in focus
+                continue
+            self.units.pop(oldest, None)
 
     def in_flight(self) -> list[UnitState]:
         return [unit for unit in self.units.values() if unit.live]
