@@ -61,6 +61,18 @@ EVALUATION = Measure(
     compute=evaluation_figures,
     rows=evaluation_rows,
 )
+def tree_counts(record: dict[str, Any]) -> dict[str, Any]:
+    """What `tree_figures` reads of a record: its question and the tree's counts (not the
+    tree itself, which the summary of a large run must not hold)."""
+    pbt = (record.get("state") or {}).get("pbt")
+    return {"scenario_id": record.get("scenario_id"), "state": {"pbt": pbt} if pbt else {}}
+
+
 TREES = Measure(
-    name="pbt-tree", key="pbt_trees", title="PBT measures", compute=tree_figures, rows=tree_rows
+    name="pbt-tree",
+    key="pbt_trees",
+    title="PBT measures",
+    compute=tree_figures,
+    rows=tree_rows,
+    slim=tree_counts,
 )
