@@ -20,6 +20,7 @@ from debate.core.planning import ScenarioChecks, UnitPlan, iter_plans, plan_unit
 from debate.core.scenarios import Scenario, stream_scenarios
 from debate.core.store import RunStore, _repair_tail, read_ids
 from debate.errors import DebateInputError
+from debate.models.base import GenerateConfig
 
 
 def scenarios(n: int, prefix: str = "q") -> list[Scenario]:
@@ -71,10 +72,15 @@ def test_the_engine_takes_plans_only_as_units_start(tmp_path: Path) -> None:
 def test_memory_kept_after_a_run_does_not_grow_with_its_units(tmp_path: Path) -> None:
     bundle = load_protocol("debate")
 
+    def reply(messages: object, config: GenerateConfig) -> str:
+        return "Answer: A" if config.choices else "The evidence points one way."
+
     def retained(n: int) -> int:
+        # a responder, so that no model-side cache (bounded, but large next to a small
+        # run) is counted: what is measured is the engine and the store
         engine = Engine(
             bundle,
-            ModelBindings({}, default="scripted"),
+            ModelBindings({}, default="scripted", options={"responder": reply}),
             store=RunStore(tmp_path / f"run{n}"),
             concurrency=32,
             keep_records=False,
