@@ -227,6 +227,16 @@ def test_cli_limit_resume_report_and_errors(tmp_path: Path) -> None:
     study = json.loads((out / "judges.json").read_text())
     assert study["n_shared_units"] == 6 and set(study["accuracy"]) == {"scripted-j1", "p"}
     assert study["paired"][0]["n"] == 6
+    chained = run_cli(
+        "judge", str(out / "p"), "--judge", "scripted/q", "--out", str(tmp_path / "c")
+    )
+    assert chained.returncode == 2 and "--judge-spec" in chained.stderr  # p is a fixed panel
+    chained = run_cli("judge", str(out / "p"), "--judge", "scripted/q", "--judge-spec",
+                      "qa-judge", "--out", str(tmp_path / "c"))  # fmt: skip
+    assert chained.returncode == 0, chained.stderr
+    again_judged = load_run(tmp_path / "c" / "scripted-q")[0]
+    assert {r["final_verdict"]["method"] for r in again_judged} == {"logprobs"}
+    assert again_judged[0]["source_run"] == str((out / "p").resolve())
     report = run_cli("report", str(out / "p"))
     assert report.returncode == 0 and "judge accuracy" in report.stdout
     other = run_cli("judge", str(src), "--judge", "scripted-j1=scripted/zz", "--out", str(out),

@@ -306,6 +306,12 @@ def judge_bundle(
         )
         judges[panel.name] = panel
         name = panel.name
+    chosen_panel = judges[name].panel
+    if len(models) == 1 and chosen_panel and all(m.model for m in chosen_panel.members):
+        raise DebateInputError(
+            f"--judge: '{models[0]}' would not be used: judge '{name}' is a panel whose members "
+            "name their own models; give --judge-spec (e.g. the members' judge declaration)"
+        )
     roles = {**source.bundle.protocol.roles, role: declared.model_copy(update={"judge": name})}
     protocol = source.bundle.protocol.model_copy(update={"roles": roles})
     return Bundle(
