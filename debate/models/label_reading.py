@@ -43,7 +43,6 @@ THINK_CLOSE = "</think>"
 _EMPHASIS = re.compile(r"[*_#`]+")
 _SPACES = re.compile(r"\s+")
 _OPENERS = "([{\"'"
-_TAIL_CHARS = 400  # preceding text looked at per position (the prefix sits at its end)
 
 
 @dataclass(slots=True)
@@ -163,15 +162,16 @@ def _label_position(
     prefill: str,
 ) -> int | str:
     """The label position, or a note saying why there is none."""
-    texts = [prefill]
+    offsets = [len(prefill)]  # offsets[i]: characters of text before token i
     for position in positions:
-        texts.append(texts[-1] + position.token)
-    full = texts[-1]
+        offsets.append(offsets[-1] + len(position.token))
+    full = prefill + "".join(position.token for position in positions)
     start = 0
+    after_think = 0  # where the text that counts begins
     close = full.rfind(THINK_CLOSE)
     if close >= 0:
-        end = close + len(THINK_CLOSE)
-        start = next((i for i, text in enumerate(texts) if len(text) >= end), len(positions))
+        after_think = close + len(THINK_CLOSE)
+        start = next((i for i, o in enumerate(offsets) if o >= after_think), len(positions))
     elif THINK_OPEN in full:
         return "the reply's think block never closed"
     if not answer_prefix or not answer_prefix.strip():
@@ -180,12 +180,11 @@ def _label_position(
                 return i
         return "the reply has no token after its think block"
     pattern = _prefix_pattern(answer_prefix)
+    tail = 4 * len(answer_prefix) + 40  # enough text before a position to hold the prefix
     first: int | None = None
     for i in range(start, len(positions)):
-        before = texts[i]
-        if close >= 0:
-            before = before[close + len(THINK_CLOSE) :] if len(before) > close else ""
-        if not pattern.search(_normalise(before[-_TAIL_CHARS:])):
+        before = full[max(after_think, offsets[i] - tail) : offsets[i]]
+        if not pattern.search(_normalise(before)):
             continue
         if label_of(positions[i].token, labels) is not None:
             return i
