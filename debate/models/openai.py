@@ -49,7 +49,7 @@ from debate.models.base import (
     Usage,
 )
 from debate.models.label_reading import TokenPosition, token_positions
-from debate.models.openai_http import JsonPoster
+from debate.models.openai_http import JsonPoster, KeyHolder, sdk_http_client
 from debate.models.openai_parse import get, usage_of
 from debate.models.openai_request import (
     PREFILL_SERVERS,
@@ -139,7 +139,7 @@ class OpenAIModel:
                     "--model-base-url (or OPENAI_BASE_URL) at a local server"
                 )
             key = PLACEHOLDER_KEY
-        self._key_getter = _KeyHolder(key)
+        self._key_getter = KeyHolder(key)
         self.max_retries = max(0, int(max_retries))
         self.retry_budget_s = float(retry_budget_s)
         self.timeout_s = float(timeout_s)
@@ -183,7 +183,7 @@ class OpenAIModel:
             base_url=self.base_url,
             max_retries=0,
             timeout=self.timeout_s,
-            http_client=_http_client(client_options),
+            http_client=sdk_http_client(client_options),
         )
 
     async def aclose(self) -> None:
@@ -365,32 +365,6 @@ class OpenAIModel:
             prefill=prefill,
             logprobs_sent=self.supports_logprobs,
         )
-
-
-def _http_client(options: dict[str, Any]) -> Any:
-    """The SDK's aiohttp transport when it is installed (about a third of the client CPU
-    per request of the default httpx transport, which matters at hundreds of concurrent
-    requests), else its httpx default. `DEBATE_OPENAI_TRANSPORT=httpx` forces the latter."""
-    if os.environ.get("DEBATE_OPENAI_TRANSPORT", "").strip().lower() != "httpx":
-        aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
-        try:
-            if aiohttp_client is not None:
-                return aiohttp_client(**options)
-        except RuntimeError:  # the SDK was installed without its aiohttp extra
-            pass
-    return openai.DefaultAsyncHttpxClient(**options)
-
-
-class _KeyHolder:
-    """Holds the key without showing it in `repr` or `vars()` dumps by accident."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __repr__(self) -> str:
-        return "_KeyHolder(***)"
 
 
 ENV_OPTIONS = {

@@ -1,4 +1,5 @@
-"""The plain (non-streaming) request path of the `openai/<model>` backend.
+"""The HTTP side of the `openai/<model>` backend: the plain (non-streaming) request path,
+the SDK's transport for streaming ones, and who serves a base URL.
 
 A chat completion without streaming is one JSON POST. Sent through the SDK's generic
 request machinery (option models, URL parsing, header merging, response wrapping), it
@@ -132,3 +133,29 @@ def _status_error(
     response = httpx.Response(status, headers=headers, content=raw, request=request)
     detail = body_message(body) or body
     return openai.APIStatusError(f"Error code: {status} - {detail}", response=response, body=body)
+
+
+def sdk_http_client(options: dict[str, Any]) -> Any:
+    """The SDK's aiohttp transport when it is installed (about a third of the client CPU
+    per request of the default httpx transport, which matters at hundreds of concurrent
+    requests), else its httpx default. `DEBATE_OPENAI_TRANSPORT=httpx` forces the latter."""
+    if os.environ.get("DEBATE_OPENAI_TRANSPORT", "").strip().lower() != "httpx":
+        aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)
+        try:
+            if aiohttp_client is not None:
+                return aiohttp_client(**options)
+        except RuntimeError:  # the SDK was installed without its aiohttp extra
+            pass
+    return openai.DefaultAsyncHttpxClient(**options)
+
+
+class KeyHolder:
+    """Holds the key without showing it in `repr` or `vars()` dumps by accident."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return "KeyHolder(***)"
