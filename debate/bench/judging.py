@@ -41,7 +41,7 @@ from debate.bench.rejudge import (
 from debate.core.costs import Budget
 from debate.core.events import Event, Subscriber, UnitFailed, UnitFinished
 from debate.core.provenance import check_resume, experiment_fingerprint, write_run_spec
-from debate.core.store import RunStore, load_run
+from debate.core.store import RunStore, check_run_dir, read_jsonl
 from debate.errors import DebateInputError
 
 
@@ -221,6 +221,18 @@ def judge_cell(
     return time.perf_counter() - started
 
 
+def _outcome(record: dict[str, Any]) -> dict[str, Any]:
+    """What comparing judges reads of a record (the transcript stays on disk)."""
+    final = record.get("final_verdict")
+    return {
+        "id": record.get("id"),
+        "scenario_id": record.get("scenario_id"),
+        "correct_index": record.get("correct_index"),
+        "correct": record.get("correct"),
+        "final_verdict": None if final is None else {"valid": final.get("valid")},
+    }
+
+
 def compare_judges(
     runs: dict[str, list[dict[str, Any]]], *, resamples: int = 2000
 ) -> dict[str, Any]:
@@ -360,7 +372,7 @@ def judge_study(
                     )
             study.ran(directory, summaries[label])
         if (directory / "transcripts.jsonl").exists():
-            runs[label] = load_run(directory)[0]
+            runs[label] = [_outcome(record) for record in read_jsonl(check_run_dir(directory))]
             summaries.setdefault(label, summary_of(directory))
     comparison = compare_judges(runs)
     result = {
