@@ -229,3 +229,35 @@ def test_a_live_view_of_a_long_run_holds_only_the_latest_finished_units() -> Non
         state.apply(UnitFinished(unit, {"id": unit, "correct": True}))
     assert state.done == 1000 and len(state.units) <= KEEP_FINISHED + 1
     assert state.units["u999"].index == 1000
+
+
+def test_logicom_summary_keeps_only_what_its_measure_reads() -> None:
+    from debate.logicom.measures import convinced_figures, debate_facts
+
+    def record(number: int, condition: str, convinced: bool) -> dict:
+        return {
+            "id": f"logicom/c{number}/{condition}",
+            "scenario_id": f"c{number}",
+            "variant": {"condition": condition},
+            "repeat": 0,
+            "stop_reason": "convinced" if convinced else "max_rounds",
+            "rounds": 3,
+            "models": {"debater": "scripted"},
+            "state": {"checks": {"convinced": [False, convinced]}, "transcript": "x" * 500},
+            "messages": [
+                {
+                    "role": "persuader",
+                    "text": "long speech " * 50,
+                    "meta": {"fallacy": "ad_hominem"},
+                },
+                {"role": "debater", "text": "reply"},
+            ],
+        }
+
+    records = [
+        record(i, c, (i + len(c)) % 3 == 0) for i in range(6) for c in ("logical", "fallacy")
+    ]
+    figures = convinced_figures(records)
+    assert figures is not None and figures["scripted"]["convinced_rate"]
+    assert convinced_figures([debate_facts(r) for r in records]) == figures
+    assert len(json.dumps(debate_facts(records[0]))) < len(json.dumps(records[0])) / 5

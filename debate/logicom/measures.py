@@ -38,10 +38,35 @@ def convinced_rows(models: dict[str, Any]) -> list[Row]:
     return rows
 
 
+DEBATE_KEYS = ("scenario_id", "variant", "repeat", "stop_reason", "rounds", "models", "outcome")
+
+
+def debate_facts(record: dict[str, Any]) -> dict[str, Any]:
+    """What `debate_from_record` reads of a record (not the transcript): the summary of a
+    large run keeps only this of each record."""
+    state = record.get("state") if isinstance(record.get("state"), dict) else {}
+    assert isinstance(state, dict)
+    checks = state.get("checks")
+    kept_state: dict[str, Any] = {key: state[key] for key in ("rewrite_failures",) if key in state}
+    if isinstance(checks, dict):
+        kept_state["checks"] = dict.fromkeys(checks, True)
+    slim: dict[str, Any] = {key: record[key] for key in DEBATE_KEYS if key in record}
+    slim["state"] = kept_state
+    slim["messages"] = [
+        {"meta": {"fallacy": message["meta"]["fallacy"]}}
+        for message in record.get("messages") or []
+        if isinstance(message, dict)
+        and isinstance(message.get("meta"), dict)
+        and message["meta"].get("fallacy")
+    ]
+    return slim
+
+
 CONVINCED = Measure(
     name="logicom",
     key="logicom",
     title="LOGICOM convinced rates",
     compute=convinced_figures,
     rows=convinced_rows,
+    slim=debate_facts,
 )
