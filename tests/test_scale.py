@@ -72,3 +72,26 @@ def test_killing_a_worker_mid_run_keeps_each_unit_exactly_once(
     ids = [record["id"] for record in read_jsonl(tmp_path / "ray" / "transcripts.jsonl")]
     assert len(ids) == len(set(ids)) == len(plans) == 40
     assert set(ids) == {plan.id for plan in plans}
+
+
+def test_a_budget_stops_dispatch_on_ray_and_the_driver_keeps_no_records(
+    cluster: Any, tmp_path: Path
+) -> None:
+    from debate.core.costs import Budget, CostMeter
+
+    bundle = load_protocol("debate")
+    plans = plan_units(bundle, load_scenarios("truthfulqa-sample", limit=20), seed=2)
+    store = RunStore(tmp_path / "capped")
+    meter = CostMeter()
+    settings = RaySettings(workers=2, concurrency=2, default_model="scripted/latency-5")
+    outcome = run_on_ray(
+        bundle, iter(plans), settings, store, [], budget=Budget(meter, max_tokens=15_000)
+    )
+    store.close()
+    stored = list(read_jsonl(tmp_path / "capped" / "transcripts.jsonl"))
+    assert outcome.engine.stop_reason == "budget"
+    assert 0 < len(stored) < len(plans) and outcome.engine.records == []
+    spent = sum(
+        c["prompt_tokens"] + c["completion_tokens"] for r in stored for c in r["usage"].values()
+    )
+    assert meter.tokens == spent and spent <= 15_000 + 4 * spent / len(stored)
