@@ -240,3 +240,26 @@ def test_a_judge_study_budget_covers_all_judges_and_resumes(tmp_path: Path) -> N
         for counts in json.loads(line)["usage"].values()
     )
     assert spent == judge_tokens
+
+
+def test_judge_and_bench_commands_exit_4_at_their_budget(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    source = tmp_path / "source"
+    made = run_cli("run", "debate", "-m", "scripted", "--limit", "6", "--out", str(source))
+    assert made.returncode == 0, made.stderr
+    args = ["judge", str(source), "-j", "scripted/j1", "-j", "scripted/j2", "--max-tokens", "2500"]
+    judged = run_cli(*args, "--out", str(tmp_path / "judged"))
+    assert judged.returncode == 4, (judged.stdout[-1500:], judged.stderr[-1500:])
+    assert "budget reached" in judged.stdout
+    study = json.loads((tmp_path / "judged" / "judges.json").read_text())
+    assert study["stop_reason"] == "budget"
+    bench = run_cli(
+        "bench", "-p", "direct-qa", "-p", "debate", "--limit", "4", "--max-tokens", "3000",
+        "--out", str(tmp_path / "bench"),
+    )  # fmt: skip
+    assert bench.returncode == 4, (bench.stdout[-1500:], bench.stderr[-1500:])
+    bad = run_cli(
+        "run", "debate", "-m", "scripted", "--max-cost", "-1", "--out", str(tmp_path / "x")
+    )
+    assert bad.returncode == 2 and "--max-cost: must be a positive number" in bad.stderr
