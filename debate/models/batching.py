@@ -260,18 +260,16 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator:
 
 
 def copy_table(
-    messages: Sequence[Sequence[int]], exempt: Sequence[int], size: int
+    conversation: Sequence[int], exempt: Sequence[int], size: int
 ) -> dict[tuple[int, ...], set[int]]:
-    """(n-1)-token prefix -> the tokens that would complete an n-gram of one of the
-    `messages` (their texts' tokens), leaving out n-grams that also occur in `exempt` (the
-    system prompt's text)."""
+    """(n-1)-token prefix -> the tokens that would complete an n-gram of `conversation`,
+    leaving out n-grams that also occur in `exempt` (the system prompt)."""
     allowed = {tuple(exempt[i : i + size]) for i in range(len(exempt) - size + 1)}
     table: dict[tuple[int, ...], set[int]] = {}
-    for tokens in messages:
-        for i in range(len(tokens) - size + 1):
-            gram = tuple(tokens[i : i + size])
-            if gram not in allowed:
-                table.setdefault(gram[:-1], set()).add(gram[-1])
+    for i in range(len(conversation) - size + 1):
+        gram = tuple(conversation[i : i + size])
+        if gram not in allowed:
+            table.setdefault(gram[:-1], set()).add(gram[-1])
     return table
 
 

@@ -139,18 +139,13 @@ class LoadedModel:
         ids: list[int] = self.tokenizer.encode(text + prefill, add_special_tokens=False)
         return ids
 
-    def copy_table(
-        self, messages: Sequence[ChatMessage], size: int
-    ) -> dict[tuple[int, ...], set[int]]:
-        """The n-grams a reply may not copy: those of each earlier message's text, except
-        those of the system prompt (the question and the answers, which it may restate)."""
-        encode = self.tokenizer.encode
-        has_system = bool(messages) and messages[0].role == "system"
-        exempt = encode(messages[0].content, add_special_tokens=False) if has_system else []
-        earlier = messages[1:] if has_system else messages
-        return copy_table(
-            [encode(m.content, add_special_tokens=False) for m in earlier], exempt, size
-        )
+    def system_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """How many prompt tokens the leading system message takes (0 without one)."""
+        if not messages or messages[0].role != "system":
+            return 0
+        chat = [{"role": "system", "content": messages[0].content}]
+        text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=False, tokenize=False)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def pad(self, sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad to one tensor; return (input_ids, attention_mask) on the model's device."""
@@ -196,8 +191,9 @@ class LoadedModel:
                     continue
                 row = Row(request, ids, max_new=request.config.max_tokens, prefill=prefill)
                 if request.config.no_copy_ngram_size:
-                    row.blocked = self.copy_table(
-                        request.messages, request.config.no_copy_ngram_size
+                    system = self.system_tokens(request.messages)
+                    row.blocked = copy_table(
+                        ids[system:], ids[:system], request.config.no_copy_ngram_size
                     )
                 (choice_rows if choices else text_rows).append(row)
             for start in range(0, len(choice_rows), max_rows):
