@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from debate.core.context import limit_words
 from debate.core.declarations import AgentSpec
+from debate.core.speeches import limit_words
 from debate.errors import DebateInputError
 from debate.models import ChatMessage, Completion, GenerateConfig, create_model
 from debate.models.cache import cache_key

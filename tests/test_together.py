@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from debate.core.steps import run_together
+from debate.core.together import run_together
 
 
 async def instant(value: int, log: list[int]) -> int:

@@ -17,9 +17,10 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from debate.core.context import UnitContext, extract_tagged, limit_words
+from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, JudgeSpec
 from debate.core.quotes import render_for_judge
+from debate.core.speeches import extract_tagged, limit_words
 from debate.models.base import ChatMessage
 
 SAMPLING_TEMPERATURE = 0.8

@@ -23,7 +23,11 @@ from debate.core.panels import PanelSeat
 from debate.core.quotes import check_quotes, shown_to_judge
 from debate.core.record import BILLED_TOKENS, LABELS, Message, Verdict
 from debate.core.scenarios import Scenario
-from debate.core.speeches import normalise_speech, quote_turn_lines, speaker_pattern
+from debate.core.speeches import (
+    normalise_speech,
+    quote_turn_lines,
+    speaker_pattern,
+)
 from debate.core.templates import ENVIRONMENT, render, template_names
 from debate.errors import DebateInputError
 from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
@@ -56,34 +60,6 @@ def display_name(role: str) -> str:
     return " ".join(
         part.upper() if len(part) == 1 else part.capitalize() for part in role.split("_")
     )
-
-
-_TAG_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def extract_tagged(text: str, tag: str) -> str:
-    pattern = _TAG_CACHE.get(tag)
-    if pattern is None:
-        pattern = re.compile(rf"<{re.escape(tag)}>(.*?)(?:</{re.escape(tag)}>|$)", re.S | re.I)
-        _TAG_CACHE[tag] = pattern
-    found = pattern.search(text)
-    return found.group(1).strip() if found else text.strip()
-
-
-_WORD_SPAN = re.compile(r"\S+")
-
-
-def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
-    """The text cut after its `limit`-th word (words split on any whitespace), keeping
-    the text's own spacing and line breaks; and whether it was cut."""
-    if limit is None or len(text.split()) <= limit:
-        return text, False
-    if limit <= 0:
-        return "", True
-    for count, word in enumerate(_WORD_SPAN.finditer(text), 1):
-        if count == limit:
-            return text[: word.end()], True
-    return text, False
 
 
 @dataclass

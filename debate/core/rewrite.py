@@ -19,10 +19,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from debate.core.context import UnitContext, limit_words
+from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, ProtocolSpec
 from debate.core.moderation import roles_of_kind
 from debate.core.registry import register_step
+from debate.core.speeches import limit_words
 from debate.core.steps import Speak, Step
 from debate.errors import DebateInputError
 from debate.models.base import ChatMessage

@@ -8,6 +8,9 @@ what every check sees. When another role's view shows a turn as `Speaker: text`,
 line inside the text that itself starts like a turn (`Judge: ...`, `Debater B: ...`,
 or any speaker of the unit followed by a colon) is shown quoted, `> Judge: ...`: only
 real turns begin a line with a speaker's name.
+
+`extract_tagged` reads an agent's tagged output (`<argument>...</argument>`) and
+`limit_words` enforces word limits.
 """
 
 from __future__ import annotations
@@ -74,3 +77,31 @@ def speaker_pattern(names: Iterable[str]) -> re.Pattern[str]:
 def quote_turn_lines(text: str, pattern: re.Pattern[str]) -> str:
     """The text with every line that starts like a turn shown quoted (`> `)."""
     return pattern.sub("> ", text) if ":" in text else text
+
+
+_TAG_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def extract_tagged(text: str, tag: str) -> str:
+    pattern = _TAG_CACHE.get(tag)
+    if pattern is None:
+        pattern = re.compile(rf"<{re.escape(tag)}>(.*?)(?:</{re.escape(tag)}>|$)", re.S | re.I)
+        _TAG_CACHE[tag] = pattern
+    found = pattern.search(text)
+    return found.group(1).strip() if found else text.strip()
+
+
+_WORD_SPAN = re.compile(r"\S+")
+
+
+def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
+    """The text cut after its `limit`-th word (words split on any whitespace), keeping
+    the text's own spacing and line breaks; and whether it was cut."""
+    if limit is None or len(text.split()) <= limit:
+        return text, False
+    if limit <= 0:
+        return "", True
+    for count, word in enumerate(_WORD_SPAN.finditer(text), 1):
+        if count == limit:
+            return text[: word.end()], True
+    return text, False

@@ -61,6 +61,8 @@ EVALUATION = Measure(
     compute=evaluation_figures,
     rows=evaluation_rows,
 )
+
+
 def tree_counts(record: dict[str, Any]) -> dict[str, Any]:
     """What `tree_figures` reads of a record: its question and the tree's counts (not the
     tree itself, which the summary of a large run must not hold)."""

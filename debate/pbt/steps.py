@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from debate.core.context import UnitContext, extract_tagged, limit_words
+from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, ProtocolSpec
+from debate.core.speeches import extract_tagged, limit_words
 from debate.core.steps import Speak, Step
 from debate.errors import DebateInputError
 from debate.models.base import ChatMessage
