@@ -6,7 +6,6 @@ can run a protocol with the same behaviour.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import platform
 import sys
@@ -338,19 +337,13 @@ def execute_run(options: RunOptions, console: Console) -> dict[str, Any]:
         keep_records=False,  # records are on disk; memory holds only the units in flight
     )
 
-    async def go() -> None:
-        try:
-            await engine.run(plans())
-        finally:
-            await bindings.aclose()
-
     def execute() -> None:
         if options.executor == "ray":
             engine.stop_reason = run_with_ray(
                 bundle, plans(), options, model_options, store, engine
             )
         else:
-            asyncio.run(go())
+            engine.run_to_end(plans())
 
     try:
         if closer is not None:

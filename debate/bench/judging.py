@@ -10,7 +10,6 @@ paired bootstrap CIs (`debate.analysis.paired`), written to `OUT/judges.json`.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import Sequence
@@ -181,14 +180,8 @@ def judge_again(
         keep_records=False,
     )
 
-    async def go() -> None:
-        try:
-            await engine.run(plans)
-        finally:
-            await bindings.aclose()
-
     try:
-        asyncio.run(go())
+        engine.run_to_end(plans)
     finally:
         store.close()
     summary = summarize_run(

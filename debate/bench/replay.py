@@ -24,7 +24,6 @@ swap disagreement (the share of debates whose chosen answer changes with the ord
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -231,14 +230,8 @@ def run_model_judge(
     plans = plan_units(bundle, scenarios, swap=options.swap)
     engine = Engine(bundle, bindings, store=store, concurrency=options.concurrency)
 
-    async def go() -> None:
-        try:
-            await engine.run(plans)
-        finally:
-            await bindings.aclose()
-
     try:
-        asyncio.run(go())
+        engine.run_to_end(plans)
     finally:
         store.close()
     if console is not None:

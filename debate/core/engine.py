@@ -120,6 +120,18 @@ class Engine:
             )
         return roles
 
+    def run_to_end(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
+        """`run` on a fresh event loop, then close the bound models' clients (the whole
+        life of an engine in a command or script)."""
+
+        async def run_and_close() -> list[dict[str, Any]]:
+            try:
+                return await self.run(plans)
+            finally:
+                await self.bindings.aclose()
+
+        return asyncio.run(run_and_close())
+
     async def run(self, plans: Iterable[UnitPlan]) -> list[dict[str, Any]]:
         """Run every plan not already in the store, taking plans from `plans` only as
         units start; returns the records kept (see `keep_records`)."""
