@@ -19,6 +19,7 @@ import typer
 from typer.exceptions import TyperException
 
 from debate.core.console import (
+    PricesOption,
     check_base_url,
     console,
     errors,
@@ -129,10 +130,7 @@ def run(
     store_prompts: Annotated[
         str, typer.Option(help="Exact messages kept in records: verdicts (default) or all calls.")
     ] = "verdicts",
-    prices: Annotated[
-        Path | None,
-        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
-    ] = None,
+    prices: PricesOption = None,
     max_cost: Annotated[
         float | None,
         typer.Option(help="Stop starting units once the next would pass this many US dollars."),
@@ -268,10 +266,7 @@ def list_declarations(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print summary JSON.")] = False,
-    prices: Annotated[
-        Path | None,
-        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
-    ] = None,
+    prices: PricesOption = None,
     write: Annotated[
         bool | None,
         typer.Option(help="Write summary.json into the run folder (default: when writable)."),

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from debate.core.console import console, fail
+from debate.core.console import PricesOption, console, fail
 from debate.core.costs import check_budget
 from debate.core.registry import CommandTable
 from debate.errors import EXIT_BUDGET, DebateInputError
@@ -88,10 +88,7 @@ def bench_command(
     gpus_per_worker: Annotated[
         float | None, typer.Option(help="GPUs reserved by each Ray worker.")
     ] = None,
-    prices: Annotated[
-        Path | None,
-        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
-    ] = None,
+    prices: PricesOption = None,
     max_cost: Annotated[
         float | None,
         typer.Option(help="US dollars the whole experiment may spend (all cells together)."),
@@ -235,10 +232,7 @@ def judge_command(
     human_port: Annotated[
         int, typer.Option(help="Port of the human-judge page on 127.0.0.1 (0: any free one).")
     ] = 8321,
-    prices: Annotated[
-        Path | None,
-        typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
-    ] = None,
+    prices: PricesOption = None,
     max_cost: Annotated[
         float | None, typer.Option(help="US dollars all the judges together may spend.")
     ] = None,

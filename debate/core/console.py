@@ -6,7 +6,8 @@ Feature packages' commands import these instead of the CLI module, so the applic
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -15,6 +16,12 @@ from rich.console import Console
 
 from debate.core.bindings import merge_fields
 from debate.errors import EXIT_BAD_INPUT, DebateInputError
+
+PricesOption = Annotated[
+    Path | None,
+    typer.Option(help="Price table YAML (USD per million tokens); default $DEBATE_PRICES."),
+]
+"""The `--prices` option of every command that runs models (run, bench, judge)."""
 
 console = Console()
 errors = Console(stderr=True)
