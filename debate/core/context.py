@@ -330,6 +330,11 @@ class UnitContext:
         if self.store_prompts == "all" or kind == "verdict":
             self.sent.append((role, kind, self.round, chat))
         completion = await (model or bound.model).generate(chat, config, on_delta)
+        self.count_usage(role, completion)
+        return completion
+
+    def count_usage(self, role: str, completion: Completion) -> None:
+        """Add a call's tokens to the role's usage (replayed calls apart: nothing billed)."""
         counts = self.usage.get(role)
         if counts is None:
             counts = self.usage[role] = {**dict.fromkeys(BILLED_TOKENS, 0), "calls": 0}
@@ -343,7 +348,6 @@ class UnitContext:
             counts["cached_prompt_tokens"] += usage.cached_prompt_tokens
             counts["completion_tokens"] += usage.completion_tokens
         counts["calls"] += 1
-        return completion
 
     def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:
         return GenerateConfig(

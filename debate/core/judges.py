@@ -26,17 +26,18 @@ aggregates their verdicts (`debate.core.panels`).
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from debate.core.calibration import calibrated, content_free_prior
 from debate.core.context import UnitContext
 from debate.core.declarations import JudgeSpec
 from debate.core.events import VerdictGiven
 from debate.core.panels import panel_verdict, top_choice
 from debate.core.record import Verdict
 from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
+from debate.models.label_reading import probabilities_from_logprobs
 
 CONTRADICTION_MARGIN = 0.01
 """How far above uniform a stated answer stays when its confidence says otherwise."""
@@ -45,18 +46,6 @@ CONTRADICTION_MARGIN = 0.01
 @lru_cache(maxsize=64)
 def _pattern(source: str) -> re.Pattern[str]:
     return re.compile(source)
-
-
-def probabilities_from_logprobs(
-    logprobs: dict[str, float], labels: list[str]
-) -> list[float] | None:
-    values = [logprobs.get(label) for label in labels]
-    if any(value is None or not math.isfinite(value) for value in values):
-        return None
-    top = max(v for v in values if v is not None)
-    weights = [math.exp(v - top) for v in values if v is not None]
-    total = sum(weights)
-    return [w / total for w in weights]
 
 
 DEFAULT_PARSE = JudgeSpec.model_fields["parse_pattern"].default
@@ -295,6 +284,12 @@ async def ask_for_verdict(
         if config.choices is not None:
             labels_read = reading
         if reading.probs is not None:
+            raw_probs = prior = None
+            if reading.method == "logprobs" and spec.calibrate == "content-free":
+                bound_model = model or ctx.roles[role].model
+                prior = await content_free_prior(ctx, role, spec, labels, bound_model)
+                if prior is not None:
+                    raw_probs, reading.probs = reading.probs, calibrated(reading.probs, prior)
             return Verdict(
                 role=role,
                 round=ctx.round,
@@ -310,6 +305,8 @@ async def ask_for_verdict(
                 fallback=labels_read.fallback,
                 confidence=reading.confidence,
                 confidence_contradicts=reading.contradicts,
+                raw_probs=raw_probs,
+                prior=prior,
                 at_message=len(ctx.messages),
                 meta=completion.meta,
             )

@@ -91,6 +91,12 @@ class Verdict(BaseModel):
     fallback: str | None = None
     confidence: float | None = None
     confidence_contradicts: bool = False
+    raw_probs: list[float] | None = None
+    """With a calibrated judge (`calibrate: content-free`): the probabilities as read,
+    before they were divided by `prior`."""
+    prior: list[float] | None = None
+    """The judge's label probabilities on its content-free prompts (see
+    `debate.core.calibration`); None for an uncalibrated verdict."""
     shown: list[int] = Field(default_factory=list)
     """The record's stored calls (`prompts.calls`) whose messages this verdict's judge read."""
     at_message: int | None = None

@@ -217,3 +217,16 @@ def _read_at(position: TokenPosition, labels: Sequence[str], index: int) -> Labe
         raw.setdefault(label, floor)
     norm = _logsumexp(list(raw.values()))
     return LabelReading({label: raw[label] - norm for label in labels}, min(1.0, mass), index)
+
+
+def probabilities_from_logprobs(
+    logprobs: dict[str, float], labels: list[str]
+) -> list[float] | None:
+    """Renormalised probabilities of the labels (None when one has no finite log-probability)."""
+    values = [logprobs.get(label) for label in labels]
+    if any(value is None or not math.isfinite(value) for value in values):
+        return None
+    top = max(v for v in values if v is not None)
+    weights = [math.exp(v - top) for v in values if v is not None]
+    total = sum(weights)
+    return [w / total for w in weights]
