@@ -37,7 +37,9 @@ def declare(folder: Path, *, method: str = "logprobs", calibrate: str = "content
         f"calibrate: {calibrate}\n"
     )
     protocol = folder / "fair-qa.yaml"
-    protocol.write_text("name: fair-qa\nroles:\n  judge: {judge: fair}\nrounds: []\nverdict: judge\n")
+    protocol.write_text(
+        "name: fair-qa\nroles:\n  judge: {judge: fair}\nrounds: []\nverdict: judge\n"
+    )
     return protocol
 
 
@@ -113,7 +115,8 @@ def test_uncalibrated_and_parsed_verdicts_have_no_prior(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for method, calibrate in [("logprobs", "none"), ("parse", "content-free")]:
+    cases = [("logprobs", "none"), ("logprobs", "auto"), ("parse", "content-free")]
+    for method, calibrate in cases:
         model = Recording()
         records = run(declare(tmp_path, method=method, calibrate=calibrate), model)
         assert len(model.sent) == 8
@@ -128,3 +131,26 @@ def test_an_unknown_calibration_is_one_line(tmp_path: Path) -> None:
     done = run_cli("validate", str(protocol), cwd=tmp_path)
     assert done.returncode == 2 and "calibrate" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_embedded_model_calibrates_its_verdicts_by_default() -> None:
+    """`calibrate: auto` (the bundled judges) on the embedded model: one prior per run,
+    read from its label log-probabilities, divides every logprob verdict."""
+    bundle = load_protocol("direct-qa")
+    assert bundle.judges["qa-judge"].calibrate == "auto"
+    engine = Engine(bundle, ModelBindings({}, default="local"))
+    moon = ["A natural satellite of the Earth", "A hole in the sky"]
+    items = [Scenario(id="moon", question="What is the Moon?", answers=moon, correct_index=0)]
+    engine.run_to_end(plan_units(bundle, items, seed=0, swap=True))
+    assert not engine.failures
+    verdicts = [record["final_verdict"] for record in engine.records]
+    assert len(verdicts) == 2
+    priors = {tuple(v["prior"]) for v in verdicts if v["method"] == "logprobs"}
+    assert len(priors) <= 1
+    for verdict in verdicts:
+        if verdict["method"] == "logprobs":
+            prior = verdict["prior"]
+            assert len(prior) == 2 and sum(prior) == pytest.approx(1.0)
+            assert verdict["probs"] == pytest.approx(calibrated(verdict["raw_probs"], prior))
+        else:  # read from the text: nothing to divide
+            assert verdict["prior"] is None

@@ -1,11 +1,12 @@
 """Content-free calibration of a judge's label probabilities.
 
-A judge declared with `calibrate: content-free` divides each answer's probability by
-the probability the same judge (same prompts, same model) gives that answer's label
-when the question, the answers and the story are replaced by content-free fillers,
-then renormalises (Zhao et al., 2021, "Calibrate before use"). This takes out a
-prior that does not depend on the content, such as a small model's preference for
-whichever answer is listed first.
+A judge declared with `calibrate: content-free` (or with the default `auto`, on a
+backend that sets `calibrate_verdicts`: the embedded model) divides each answer's
+probability by the probability the same judge (same prompts, same model) gives that
+answer's label when the question, the answers and the story are replaced by
+content-free fillers, then renormalises (Zhao et al., 2021, "Calibrate before use").
+This takes out a prior that does not depend on the content, such as a small model's
+preference for whichever answer is listed first.
 
 The prior is measured once per judge prompt, model and label set, as the mean over
 three fillers (`FILLERS`), and shared by every unit of the run. It is read from
@@ -33,6 +34,14 @@ FILLERS = ("N/A", "[MASK]", "")
 _PRIORS: weakref.WeakKeyDictionary[Model, dict[tuple[Any, ...], asyncio.Task[Any]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def calibrates(spec: JudgeSpec, model: Model) -> bool:
+    """Whether the judge's logprob verdicts from this model are calibrated: as declared,
+    or with `auto`, when the backend asks for it (`calibrate_verdicts`)."""
+    if spec.calibrate == "auto":
+        return bool(getattr(model, "calibrate_verdicts", False))
+    return spec.calibrate == "content-free"
 
 
 def calibrated(probs: list[float], prior: list[float]) -> list[float]:

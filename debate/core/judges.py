@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from debate.core.calibration import calibrated, content_free_prior
+from debate.core.calibration import calibrated, calibrates, content_free_prior
 from debate.core.context import UnitContext
 from debate.core.declarations import JudgeSpec
 from debate.core.events import VerdictGiven
@@ -285,8 +285,8 @@ async def ask_for_verdict(
             labels_read = reading
         if reading.probs is not None:
             raw_probs = prior = None
-            if reading.method == "logprobs" and spec.calibrate == "content-free":
-                bound_model = model or ctx.roles[role].model
+            bound_model = model or ctx.roles[role].model
+            if reading.method == "logprobs" and calibrates(spec, bound_model):
                 prior = await content_free_prior(ctx, role, spec, labels, bound_model)
                 if prior is not None:
                     raw_probs, reading.probs = reading.probs, calibrated(reading.probs, prior)

@@ -298,6 +298,9 @@ class LocalModel:
         self.generation_defaults: dict[str, Any] = (
             dict(EMBEDDED_DEFAULTS) if name == "local" else {}
         )
+        # the embedded model's verdicts lean to the first label whatever the content, so
+        # judges with `calibrate: auto` divide by its content-free prior (core.calibration)
+        self.calibrate_verdicts = name == "local"
         self.loaded = loaded
         self.batch_window_ms = batch_window_ms
         self.max_batch_size = max_batch_size
