@@ -49,6 +49,7 @@ RUN = 5  # consecutive words that count as echoed or copied
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+OPEN: list[ModelBindings] = []
 STOPWORDS = frozenset(
     [  # fmt: skip
         "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and",
@@ -148,10 +149,8 @@ async def run_protocol(
     scenarios = load_scenarios("truthfulqa-sample", limit=limit, seed=0)
     models = ModelBindings(bindings, default=bindings.get("", "local"))
     engine = Engine(bundle, models, concurrency=64)
-    try:
-        await engine.run(plan_units(bundle, scenarios, seed=0, swap=swap))
-    finally:
-        await models.aclose()
+    await engine.run(plan_units(bundle, scenarios, seed=0, swap=swap))
+    OPEN.append(models)  # closed when every run is done: the runs share the local model
     if engine.failures:
         raise SystemExit(f"embedded_quality: units failed: {engine.failures[:1]}")
     return list(engine.records)
@@ -187,6 +186,7 @@ def debate_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
 def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
     verdicts = [r["final_verdict"] or {} for r in records]
     masses = [v["label_mass"] for v in verdicts if v.get("label_mass") is not None]
+    raw = [v.get("raw_probs") or v.get("probs") for v in verdicts]
     return {
         "verdicts": len(verdicts),
         "judge_label_mass": round(sum(masses) / len(masses), 3) if masses else None,
@@ -194,6 +194,12 @@ def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
             sum(1 for v in verdicts if v.get("chosen") == 0) / len(verdicts), 3
         ),
         "judge_accuracy": round(sum(1 for r in records if r["correct"]) / len(records), 3),
+        "judge_calibrated_share": round(
+            sum(1 for v in verdicts if v.get("prior") is not None) / len(verdicts), 3
+        ),
+        "judge_picks_a_rate_uncalibrated": round(
+            sum(1 for p in raw if p and p[0] == max(p)) / len(verdicts), 3
+        ),
         "judge_methods": sorted({str(v.get("method")) for v in verdicts}),
     }
 
@@ -222,7 +228,11 @@ async def main() -> None:
     if args.qa:
         note(f"and direct QA on {args.qa} questions, both orders")
         jobs.append(run_protocol("direct-qa", {"judge": args.judge_model}, args.qa, True))
-    outcomes = await asyncio.gather(*jobs)
+    try:
+        outcomes = await asyncio.gather(*jobs)
+    finally:
+        for models in OPEN:
+            await models.aclose()
     result: dict[str, Any] = {
         "debater_model": debaters[0],
         "judge_model": args.judge_model,

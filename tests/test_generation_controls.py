@@ -238,3 +238,77 @@ def test_copy_block_bans_ngrams_of_earlier_turns_but_not_of_the_system_prompt() 
         assert not bool((out[1] == float("-inf")).any())
     finally:
         loop.close()
+
+
+# ----- speech openings -------------------------------------------------------------------
+
+
+def one_speech(agent: AgentSpec, model: Any) -> dict[str, Any]:
+    from debate.core.declarations import Bundle, ProtocolSpec, RoleSpec
+    from debate.core.engine import Engine, ModelBindings, plan_units
+    from debate.core.scenarios import load_scenarios
+    from debate.core.steps import parse_steps
+
+    protocol = ProtocolSpec(
+        name="one-speech",
+        roles={"debater_a": RoleSpec(agent=agent.name, defends=0)},
+        rounds=[{"speak": ["debater_a"]}],
+    )
+    problems: list[str] = []
+    steps = parse_steps(protocol.rounds, protocol, "test", problems)
+    bundle = Bundle(
+        protocol=protocol, steps=steps, agents={agent.name: agent}, judges={}, source="test"
+    )
+    bindings = ModelBindings({}, default="unused")
+    bindings._models[("unused", None)] = model
+    engine = Engine(bundle, bindings)
+    plans = plan_units(bundle, load_scenarios("truthfulqa-sample", limit=1), seed=0)
+    engine.run_to_end(plans)
+    assert not engine.failures, engine.failures
+    return dict(engine.records[0]["messages"][0])
+
+
+OPENING = 'The answer is "{{ my_answer }}" because'
+
+
+def test_an_opening_is_put_in_front_of_a_reply_the_backend_could_not_prefill() -> None:
+    model, seen = recording_model()
+    agent = AgentSpec(name="opener", system="Argue.", instruction="Go.", opening=OPENING)
+    message = one_speech(agent, model)
+    opening = seen[0].opening
+    assert opening.startswith('The answer is "') and opening.endswith('" because')
+    assert message["text"] == f"{opening} ok"
+    assert message["meta"]["opening"] == opening
+
+
+def test_the_embedded_model_continues_its_opening() -> None:
+    model: Any = create_model("local")
+    config = GenerateConfig(max_tokens=12, opening="The sky is blue because")
+    done = asyncio.run(model.generate([ChatMessage("user", "Why is the sky blue?")], config))
+    assert done.prefill == "The sky is blue because" and done.text.strip()
+    assert not done.text.lstrip().startswith("The sky is blue because")
+    agent = AgentSpec(name="opener", system="Argue.", instruction="Go.", opening=OPENING,
+                      max_tokens=12)  # fmt: skip
+    message = one_speech(agent, model)
+    opening = message["meta"]["opening"]
+    assert message["text"].startswith(opening) and len(message["text"]) > len(opening)
+    assert message["text"].count(opening) == 1
+
+
+def test_a_bad_opening_fails_validation_with_one_line(tmp_path: Any) -> None:
+    from conftest import run_cli
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nsystem: Argue.\nopening: 'I {% if %}'\n")
+    done = run_cli("validate", str(broken))
+    assert done.returncode == 2 and "opening: template syntax error" in done.stderr
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("name: unknown\nsystem: Argue.\nopening: 'I say {{ nonsense }}'\n")
+    protocol = tmp_path / "uses.yaml"
+    protocol.write_text(
+        f"name: uses\nroles:\n  debater_a: {{agent: {unknown}, defends: 0}}\n"
+        "rounds:\n  - speak: [debater_a]\n"
+    )
+    done = run_cli("validate", str(protocol))
+    assert done.returncode == 2 and "opening" in done.stderr and "nonsense" in done.stderr
+    assert "Traceback" not in done.stderr

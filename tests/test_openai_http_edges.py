@@ -254,3 +254,23 @@ def test_parse_retry_after() -> None:
     now = 1_700_000_000.0  # 2023-11-14T22:13:20Z
     assert parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now=now) == pytest.approx(10.0)
     assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now=now) == 0.0
+
+
+def test_a_speech_opening_is_prefilled_on_servers_known_to_continue_a_turn() -> None:
+    opening = 'The answer is "B" because'
+
+    def script(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        assert request["continue_final_message"] is True
+        assert request["messages"][-1] == {"role": "assistant", "content": opening}  # type: ignore[index]
+        return 200, completion_body(" it is.", None), {}
+
+    with scripted_server(script, owned_by="vllm") as (url, seen):
+        done, _ = generate(url, GenerateConfig(max_tokens=8, opening=opening))
+    assert done.prefill == opening and done.text == " it is." and len(seen) == 1
+
+    def plain(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        return 200, completion_body("B it is.", None), {}
+
+    with scripted_server(plain) as (url, seen):  # not known to prefill: asked without it
+        done, _ = generate(url, GenerateConfig(max_tokens=8, opening=opening))
+    assert done.prefill == "" and "continue_final_message" not in seen[0]

@@ -20,7 +20,7 @@ from typing import Any
 from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, JudgeSpec
 from debate.core.quotes import render_for_judge
-from debate.core.speeches import extract_tagged, limit_words
+from debate.core.speeches import limit_words, speech_text
 from debate.models.base import ChatMessage
 
 SAMPLING_TEMPERATURE = 0.8
@@ -87,11 +87,7 @@ async def best_of_n(
     candidates: list[str] = []
     truncated: list[bool] = []
     for completion in completions:
-        text = (
-            extract_tagged(completion.text, spec.extract_tag)
-            if spec.extract_tag
-            else completion.text.strip()
-        )
+        text = speech_text(completion, configs[0].opening, spec.extract_tag)
         text, cut = limit_words(text, ctx.word_limit(role))
         candidates.append(text)
         truncated.append(cut)
@@ -111,5 +107,7 @@ async def best_of_n(
     }
     if truncated[best]:
         meta["truncated"] = True
+    if configs[0].opening and not spec.extract_tag:
+        meta["opening"] = configs[0].opening  # declared text, not the model's
     tokens = sum(c.usage.completion_tokens for c in completions)
     return candidates[best], meta, tokens

@@ -362,6 +362,7 @@ class UnitContext:
             frequency_penalty=spec.frequency_penalty,
             presence_penalty=spec.presence_penalty,
             no_copy_ngram_size=spec.no_copy_ngram_size,
+            opening=self.render(role, spec.opening) if spec.opening else "",
         )
 
     def add_verdict(self, verdict: Verdict) -> None:

@@ -52,6 +52,8 @@ class AgentSpec(Declaration, GenerationControls):
     temperature: float = Field(default=0.0, ge=0.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     best_of: int = Field(default=1, ge=1, le=MAX_BEST_OF)
+    # template a speech starts with; the model continues it where the backend can prefill
+    opening: str | None = Field(default=None, max_length=1000)
 
 
 class PanelMember(BaseModel):

@@ -9,8 +9,10 @@ line inside the text that itself starts like a turn (`Judge: ...`, `Debater B: .
 or any speaker of the unit followed by a colon) is shown quoted, `> Judge: ...`: only
 real turns begin a line with a speaker's name.
 
-`extract_tagged` reads an agent's tagged output (`<argument>...</argument>`) and
-`limit_words` enforces word limits.
+`speech_text` turns a completion into the speech it gives: the agent's `opening`
+(continued by the model where the backend prefilled it, put in front of the reply where
+it could not), then the reply, or the part of it inside the agent's `extract_tag`
+(`extract_tagged`, e.g. `<argument>...</argument>`). `limit_words` enforces word limits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+
+from debate.models.base import Completion
 
 # Zero-width, joiner, soft-hyphen and bidirectional control characters: they change how a
 # text reads (or hide what it holds) without being seen.
@@ -105,3 +109,16 @@ def limit_words(text: str, limit: int | None) -> tuple[str, bool]:
         if count == limit:
             return text[: word.end()], True
     return text, False
+
+
+def speech_text(completion: Completion, opening: str = "", extract_tag: str | None = None) -> str:
+    """The speech a completion gives (before any word limit), see the module docstring."""
+    if extract_tag:
+        return extract_tagged(completion.text, extract_tag)
+    if not opening:
+        return completion.text.strip()
+    if completion.prefill == opening:  # the model continued the opening
+        return (opening + completion.text).strip()
+    reply = completion.text.strip()
+    joiner = "" if not reply or opening[-1].isspace() else " "
+    return (opening + joiner + reply).strip()

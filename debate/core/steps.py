@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from debate.core.context import UnitContext
 from debate.core.declarations import AgentSpec, JudgeSpec, ProtocolSpec
 from debate.core.registry import STEP_TYPES, load_features, register_step
-from debate.core.speeches import extract_tagged, limit_words
+from debate.core.speeches import limit_words, speech_text
 from debate.core.together import run_together
 from debate.errors import pydantic_lines
 from debate.models.base import GenerateConfig
@@ -189,14 +189,13 @@ class Speak(Step):
             from debate.core.bestof import best_of_n
 
             return await best_of_n(ctx, role, instruction, chat, spec)
-        completion = await ctx.complete(role, chat, ctx.agent_config(role, spec))
-        text = (
-            extract_tagged(completion.text, spec.extract_tag)
-            if spec.extract_tag
-            else completion.text.strip()
-        )
+        config = ctx.agent_config(role, spec)
+        completion = await ctx.complete(role, chat, config)
+        text = speech_text(completion, config.opening, spec.extract_tag)
         text, truncated = limit_words(text, ctx.word_limit(role))
         meta: dict[str, Any] = {"truncated": True} if truncated else {}
+        if config.opening and not spec.extract_tag:
+            meta["opening"] = config.opening  # declared text, not the model's
         return text, meta, completion.usage.completion_tokens
 
 

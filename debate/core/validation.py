@@ -53,6 +53,8 @@ def spec_templates(spec: AgentSpec | JudgeSpec) -> Iterator[tuple[str, str]]:
     yield "system", spec.system
     if spec.instruction:
         yield "instruction", spec.instruction
+    if isinstance(spec, AgentSpec) and spec.opening:
+        yield "opening", spec.opening
     if isinstance(spec, JudgeSpec):
         if spec.ask:
             yield "ask", spec.ask

@@ -43,6 +43,10 @@ class GenerateConfig:
     `no_copy_ngram_size` forbids reproducing an n-gram (in tokens) of the conversation's
     earlier messages, the system prompt excepted (it holds the question and answers a
     reply may restate).
+
+    `opening` is assistant text a text reply (no `choices`) starts with. Backends that
+    can prefill the turn continue it, and report it as the completion's `prefill` (under
+    the same `prefill` setting as an answer prefix); the others ignore it.
     """
 
     max_tokens: int = 256
@@ -59,6 +63,7 @@ class GenerateConfig:
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     no_copy_ngram_size: int | None = None
+    opening: str = ""
 
 
 GENERATION_CONTROLS = (

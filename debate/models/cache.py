@@ -56,6 +56,7 @@ def cache_key(model: str, messages: Sequence[ChatMessage], config: GenerateConfi
     unset = {name: None for name in GENERATION_CONTROLS} | {
         "answer_prefix": None,
         "prefill": "auto",
+        "opening": "",
     }
     for name, value in unset.items():
         if name in settings and settings[name] == value:

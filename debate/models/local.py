@@ -12,6 +12,7 @@ log-probabilities, then one left-padded `model.generate` for all requests. A cho
 request's assistant turn is prefilled with its answer prefix (e.g. `Answer:`), so the
 labels are read at the very token where the reply produces the label, with their total
 probability there (`label_mass`); the reply then continues from the same prompt.
+A text request with an `opening` is prefilled with it the same way, and continues it.
 Rows with different sampling settings share that call: each row samples with its
 own temperature, top-p and seeded generator (`batching.RowSampler`), which keeps
 a seeded request reproducible whatever else is in its batch. Each row keeps its
@@ -183,7 +184,11 @@ class LoadedModel:
             choice_rows: list[Row] = []
             for request in requests:
                 choices = request.config.choices
-                prefill = (request.config.answer_prefix or "") if choices else ""
+                config = request.config
+                if choices:
+                    prefill = config.answer_prefix or ""
+                else:
+                    prefill = config.opening if config.prefill is not False else ""
                 try:
                     ids = self.prompt_ids(request.messages, prefill)
                 except Exception as exc:  # a bad template or message fails only its request

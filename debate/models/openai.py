@@ -207,9 +207,10 @@ class OpenAIModel:
         )
 
     async def _prefill_for(self, config: GenerateConfig, timeout: float) -> str:
-        """The answer prefix to prefill the assistant turn with, or "" for none."""
-        prefix = config.answer_prefix
-        if not config.choices or not prefix or config.prefill is False:
+        """The answer prefix (or a text reply's opening) to prefill the assistant turn
+        with, or "" for none."""
+        prefix = config.answer_prefix if config.choices else config.opening
+        if not prefix or config.prefill is False:
             return ""
         if not self.supports_prefill:
             return ""
