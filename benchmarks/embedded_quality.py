@@ -1,6 +1,7 @@
 """Quality of the embedded model's debates and verdicts (SmolLM2-135M on 2 CPU cores).
 
-Two parts, one run:
+Two parts, one run. Repetition, echo and copying are measured on the model's own
+words: a speech's declared `opening` (agent YAML) is left out of them.
 - **Demo debate**: the `debate` protocol (3 rounds, both debaters and the judge on the
   model) on the first 4 bundled TruthfulQA questions in one answer order, as
   `scripts/demo` runs it. For every speech:
@@ -10,7 +11,8 @@ Two parts, one run:
   - `copied_rate`: at least half of the speech's words lie in runs of 5+ words found in
     one earlier turn of the debate;
   - `own_answer_rate`: the speech names the answer it defends (at least half of the
-    words that set that answer apart from the other);
+    words that set that answer apart from the other), as the judge reads it: with the
+    agent's declared `opening`; `own_answer_generated_rate`: in the model's own words;
   - `over_limit_rate`: the stored speech has more words (split on any whitespace) than
     the word limit.
 - **Direct QA**: the judge alone (`direct-qa`) on 20 bundled questions in both answer
@@ -20,7 +22,11 @@ Two parts, one run:
   - `judge_picks_a_rate`: how often its top choice is A (0.5 for a judge without
     position bias);
   - `judge_accuracy`: how often its top choice is correct (invalid verdicts count
-    wrong).
+    wrong);
+  - `judge_calibrated_share`: the verdicts divided by the judge's content-free prior
+    (the bundled judge does this on the embedded model: `calibrate: auto`, see
+    `debate.core.calibration`), and `judge_picks_a_rate_uncalibrated`: how often the
+    top choice was A before that division.
 
 Prints one JSON object (progress on stderr). `--debater-model` / `--judge-model` take any
 model string, e.g. `local?repetition_penalty=1.0` for the model without its default
@@ -125,13 +131,17 @@ def speech_flags(record: dict[str, Any], prompts: dict[str, set[tuple[str, ...]]
         if message.get("kind", "speech") != "speech":
             continue
         text = message["text"]
+        opening = (message.get("meta") or {}).get("opening") or ""
+        own = text[len(opening) :] if opening and text.startswith(opening) else text
         defended = record["defends"].get(message["role"])
         others = [a for i, a in enumerate(answers) if i != defended]
         yield {
-            "repeated": repeats_a_sentence(text),
-            "echo": bool((runs(words(text)) & prompts.get(message["role"], set())) - restated),
-            "copied": copied_share(text, earlier) >= 0.5,
+            "repeated": repeats_a_sentence(own),
+            "echo": bool((runs(words(own)) & prompts.get(message["role"], set())) - restated),
+            "copied": copied_share(own, earlier) >= 0.5,
             "own_answer": defended is None or names_answer(text, answers[defended], others),
+            "own_answer_generated": defended is None
+            or names_answer(own, answers[defended], others),
             "over_limit": len(text.split()) > limit,
             "words": len(text.split()),
         }
@@ -175,6 +185,7 @@ def debate_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         "echo_rate": rate(flags, "echo"),
         "copied_rate": rate(flags, "copied"),
         "own_answer_rate": rate(flags, "own_answer"),
+        "own_answer_generated_rate": rate(flags, "own_answer_generated"),
         "over_limit_rate": rate(flags, "over_limit"),
         "mean_words": round(sum(f["words"] for f in flags) / max(1, len(flags)), 1),
         "debate_judge_accuracy": round(

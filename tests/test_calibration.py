@@ -1,4 +1,4 @@
-"""Content-free calibration of judge verdicts (`calibrate: content-free`)."""
+"""Correcting a judge's label preference: `calibrate: both-orders | content-free | auto`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from debate.core.calibration import FILLERS, calibrated
+from debate.core.calibration import FILLERS, averaged, calibrated
 from debate.core.engine import Engine, ModelBindings, plan_units
 from debate.core.loading import load_protocol
 from debate.core.scenarios import Scenario
@@ -25,7 +25,9 @@ ITEMS = [
 ]  # fmt: skip
 
 
-def declare(folder: Path, *, method: str = "logprobs", calibrate: str = "content-free") -> Path:
+def declare(
+    folder: Path, *, method: str = "logprobs", calibrate: str = "content-free", extra: str = ""
+) -> Path:
     (folder / "judges").mkdir(exist_ok=True)
     (folder / "judges" / "fair.yaml").write_text(
         "name: fair\n"
@@ -34,7 +36,7 @@ def declare(folder: Path, *, method: str = "logprobs", calibrate: str = "content
         "  {{ answer_list }}\n"
         "instruction: 'Which answer is correct? Reply as \"Answer: X\".'\n"
         f"method: {method}\n"
-        f"calibrate: {calibrate}\n"
+        f"calibrate: {calibrate}\n{extra}"
     )
     protocol = folder / "fair-qa.yaml"
     protocol.write_text(
@@ -92,7 +94,7 @@ def test_one_prior_per_run_from_content_free_prompts(
     model = Recording()
     records = run(declare(tmp_path), model)
     assert len(records) == 8
-    priors = {tuple(r["final_verdict"]["prior"]) for r in records}
+    priors = {tuple(r["final_verdict"]["calibration"]["prior"]) for r in records}
     assert len(priors) == 1, "every unit divides by the same prior"
     prior = list(priors.pop())
     assert sum(prior) == pytest.approx(1.0)
@@ -123,7 +125,7 @@ def test_uncalibrated_and_parsed_verdicts_have_no_prior(
         for record in records:
             verdict = record["final_verdict"]
             assert verdict["method"] == method
-            assert verdict["prior"] is None and verdict["raw_probs"] is None
+            assert verdict["calibration"] is None and verdict["raw_probs"] is None
 
 
 def test_an_unknown_calibration_is_one_line(tmp_path: Path) -> None:
@@ -133,9 +135,41 @@ def test_an_unknown_calibration_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_the_embedded_model_calibrates_its_verdicts_by_default() -> None:
-    """`calibrate: auto` (the bundled judges) on the embedded model: one prior per run,
-    read from its label log-probabilities, divides every logprob verdict."""
+def test_both_orders_averages_a_second_reading_with_the_answers_reversed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = Recording()
+    records = run(declare(tmp_path, calibrate="both-orders"), model)
+    assert len(model.sent) == 16  # two verdict calls per unit
+    for record in records:
+        verdict = record["final_verdict"]
+        calibration = verdict["calibration"]
+        assert calibration["method"] == "both-orders"
+        assert verdict["probs"] == pytest.approx(
+            averaged(verdict["raw_probs"], calibration["reversed_probs"])
+        )
+        assert record["usage"]["judge"]["calls"] == 2
+        assert len(record["prompts"]["calls"]) == 2  # both calls kept for an audit
+    reversed_systems = [chat[0].content for chat in model.sent[1::2]]
+    assert any("A: no 0\nB: yes 0" in text for text in reversed_systems)
+
+
+def test_both_orders_leaves_labels_that_do_not_name_the_answers_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = Recording()
+    protocol = declare(tmp_path, calibrate="both-orders", extra="choices: [X, Y]\n")
+    records = run(protocol, model)
+    assert len(model.sent) == 8
+    assert all(r["final_verdict"]["calibration"] is None for r in records)
+
+
+def test_the_embedded_judge_reads_both_orders_by_default() -> None:
+    """`calibrate: auto` (the bundled judges) on the embedded model is `both-orders`. On
+    direct QA the reversed reading of one unit is the other unit's prompt, so the two
+    units of a question read the same numbers and end as mirror images."""
     bundle = load_protocol("direct-qa")
     assert bundle.judges["qa-judge"].calibrate == "auto"
     engine = Engine(bundle, ModelBindings({}, default="local"))
@@ -143,14 +177,9 @@ def test_the_embedded_model_calibrates_its_verdicts_by_default() -> None:
     items = [Scenario(id="moon", question="What is the Moon?", answers=moon, correct_index=0)]
     engine.run_to_end(plan_units(bundle, items, seed=0, swap=True))
     assert not engine.failures
-    verdicts = [record["final_verdict"] for record in engine.records]
-    assert len(verdicts) == 2
-    priors = {tuple(v["prior"]) for v in verdicts if v["method"] == "logprobs"}
-    assert len(priors) <= 1
-    for verdict in verdicts:
-        if verdict["method"] == "logprobs":
-            prior = verdict["prior"]
-            assert len(prior) == 2 and sum(prior) == pytest.approx(1.0)
-            assert verdict["probs"] == pytest.approx(calibrated(verdict["raw_probs"], prior))
-        else:  # read from the text: nothing to divide
-            assert verdict["prior"] is None
+    shown, swapped = sorted(engine.records, key=lambda record: record["swap"])
+    assert shown["final_verdict"]["method"] == swapped["final_verdict"]["method"] == "logprobs"
+    one, other = shown["final_verdict"], swapped["final_verdict"]
+    assert one["calibration"]["method"] == other["calibration"]["method"] == "both-orders"
+    assert one["calibration"]["reversed_probs"][::-1] == pytest.approx(other["raw_probs"], abs=0.01)
+    assert one["probs"] == pytest.approx(other["probs"][::-1], abs=0.01)

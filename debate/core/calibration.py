@@ -1,18 +1,24 @@
-"""Content-free calibration of a judge's label probabilities.
+"""Correcting a judge's label preference (`calibrate:` in a judge declaration).
 
-A judge declared with `calibrate: content-free` (or with the default `auto`, on a
-backend that sets `calibrate_verdicts`: the embedded model) divides each answer's
-probability by the probability the same judge (same prompts, same model) gives that
-answer's label when the question, the answers and the story are replaced by
-content-free fillers, then renormalises (Zhao et al., 2021, "Calibrate before use").
-This takes out a prior that does not depend on the content, such as a small model's
-preference for whichever answer is listed first.
+A weak judge leans to one label whatever the content; the embedded SmolLM2-135M picks
+whichever answer is listed first most of the time. Two corrections, both applied only to
+verdicts read from label log-probabilities (a parsed or a person's verdict is kept as
+given), both keeping what they did in the verdict (`raw_probs`, `calibration`):
 
-The prior is measured once per judge prompt, model and label set, as the mean over
-three fillers (`FILLERS`), and shared by every unit of the run. It is read from
-label log-probabilities only, so a backend that cannot give them leaves the verdict
-uncalibrated, and a parsed or human verdict is never calibrated. The verdict keeps
-the probabilities before calibration (`raw_probs`) and the prior it divided by.
+- `both-orders`: the judge is asked a second time with the answers listed in reverse
+  order (same labels, same transcript), and the two readings are averaged answer by
+  answer ("balanced position calibration", Wang et al., 2023, "Large language models
+  are not fair evaluators"). One more verdict call per verdict. If the second reading is
+  not trusted (no label log-probabilities, label mass under the judge's
+  `min_label_mass`), the verdict stays as first read.
+- `content-free`: each answer's probability is divided by the probability the same judge
+  gives its label when the question, the answers and the story are replaced by
+  content-free fillers (`FILLERS`, averaged; no transcript), then renormalised (Zhao et
+  al., 2021, "Calibrate before use"). The prior is measured once per run, judge prompt
+  and model.
+
+`auto` (the default) is `both-orders` on backends that ask for it (`calibrate_verdicts`:
+the embedded model) and no correction elsewhere; `none` never corrects.
 """
 
 from __future__ import annotations
@@ -36,12 +42,12 @@ _PRIORS: weakref.WeakKeyDictionary[Model, dict[tuple[Any, ...], asyncio.Task[Any
 )
 
 
-def calibrates(spec: JudgeSpec, model: Model) -> bool:
-    """Whether the judge's logprob verdicts from this model are calibrated: as declared,
-    or with `auto`, when the backend asks for it (`calibrate_verdicts`)."""
+def calibration_method(spec: JudgeSpec, model: Model) -> str:
+    """The correction for this judge on this model: as declared, or with `auto`, the
+    backend's wish (`both-orders` where `calibrate_verdicts` is set, else `none`)."""
     if spec.calibrate == "auto":
-        return bool(getattr(model, "calibrate_verdicts", False))
-    return spec.calibrate == "content-free"
+        return "both-orders" if getattr(model, "calibrate_verdicts", False) else "none"
+    return spec.calibrate
 
 
 def calibrated(probs: list[float], prior: list[float]) -> list[float]:
@@ -49,6 +55,22 @@ def calibrated(probs: list[float], prior: list[float]) -> list[float]:
     scaled = [p / max(q, 1e-9) for p, q in zip(probs, prior, strict=True)]
     total = sum(scaled)
     return [value / total for value in scaled] if total > 0 else list(probs)
+
+
+def averaged(probs: list[float], other: list[float]) -> list[float]:
+    """The answer-by-answer mean of two readings."""
+    return [(p + q) / 2 for p, q in zip(probs, other, strict=True)]
+
+
+def reordered_variables(ctx: UnitContext, labels: list[str], order: list[int]) -> dict[str, Any]:
+    """Template variables that list the unit's answers in `order` (labels stay put)."""
+    answers = [ctx.scenario.answers[i] for i in order]
+    return {
+        "answers": answers,
+        "answer_list": "\n".join(
+            f"{lab}: {ans}" for lab, ans in zip(labels, answers, strict=False)
+        ),
+    }
 
 
 def content_free_chat(

@@ -93,9 +93,9 @@ class JudgeSpec(Declaration):
     answer_prefix: str | None = Field(default="Answer:", max_length=200)
     prefill: bool | Literal["auto"] = "auto"
     min_label_mass: float = Field(default=0.5, ge=0.0, le=1.0)
-    # divide label probabilities by the judge's content-free prior (debate.core.calibration);
-    # auto: only on backends that ask for it (the embedded model)
-    calibrate: Literal["auto", "none", "content-free"] = "auto"
+    # correct a label preference (debate.core.calibration); auto: both-orders on backends
+    # that ask for it (the embedded model), none elsewhere
+    calibrate: Literal["auto", "none", "both-orders", "content-free"] = "auto"
     parse_pattern: str = r"(?i)answer\s*[:\-]?\s*\(?\**\s*([A-Z])\b"
     # group 1: the number; group 2: "%" or "/<denominator>" (30%, 0.3, 30/100, 3 out of 10)
     confidence_pattern: str = (

@@ -29,8 +29,15 @@ import asyncio
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
-from debate.core.calibration import calibrated, calibrates, content_free_prior
+from debate.core.calibration import (
+    averaged,
+    calibrated,
+    calibration_method,
+    content_free_prior,
+    reordered_variables,
+)
 from debate.core.context import UnitContext
 from debate.core.declarations import JudgeSpec
 from debate.core.events import VerdictGiven
@@ -256,6 +263,41 @@ async def elicit_verdict(ctx: UnitContext, role: str, *, final: bool) -> Verdict
     return verdict
 
 
+async def calibrate(
+    ctx: UnitContext,
+    role: str,
+    spec: JudgeSpec,
+    labels: list[str],
+    probs: list[float],
+    config: GenerateConfig,
+    model: Model | None,
+) -> tuple[list[float], dict[str, Any]] | None:
+    """The judge's corrected probabilities and what was done (`debate.core.calibration`),
+    or None when there is nothing to correct or the correction could not be read."""
+    bound_model = model or ctx.roles[role].model
+    method = calibration_method(spec, bound_model)
+    if method == "content-free":
+        prior = await content_free_prior(ctx, role, spec, labels, bound_model)
+        if prior is None:
+            return None
+        return calibrated(probs, prior), {"method": method, "prior": prior}
+    if method != "both-orders" or labels != ctx.labels or len(labels) < 2:
+        return None  # no correction, or labels that do not name the unit's answers
+    order = list(reversed(range(len(labels))))
+    shown = reordered_variables(ctx, labels, order)
+    chat = ctx.view(
+        role, ctx.render(role, spec.instruction, shown), ctx.render(role, spec.system, shown)
+    )
+    completion = await ctx.complete(role, chat, config, kind="verdict", stream=False, model=model)
+    second = read_reply(completion, labels, spec, asked_logprobs=True)
+    if second.method != "logprobs" or second.probs is None:
+        return None
+    reversed_probs = [0.0] * len(labels)
+    for position, answer in enumerate(order):
+        reversed_probs[answer] = second.probs[position]
+    return averaged(probs, reversed_probs), {"method": method, "reversed_probs": reversed_probs}
+
+
 async def ask_for_verdict(
     ctx: UnitContext,
     role: str,
@@ -284,12 +326,11 @@ async def ask_for_verdict(
         if config.choices is not None:
             labels_read = reading
         if reading.probs is not None:
-            raw_probs = prior = None
-            bound_model = model or ctx.roles[role].model
-            if reading.method == "logprobs" and calibrates(spec, bound_model):
-                prior = await content_free_prior(ctx, role, spec, labels, bound_model)
-                if prior is not None:
-                    raw_probs, reading.probs = reading.probs, calibrated(reading.probs, prior)
+            raw_probs = calibration = None
+            if reading.method == "logprobs":
+                corrected = await calibrate(ctx, role, spec, labels, reading.probs, config, model)
+                if corrected is not None:
+                    raw_probs, (reading.probs, calibration) = reading.probs, corrected
             return Verdict(
                 role=role,
                 round=ctx.round,
@@ -306,7 +347,7 @@ async def ask_for_verdict(
                 confidence=reading.confidence,
                 confidence_contradicts=reading.contradicts,
                 raw_probs=raw_probs,
-                prior=prior,
+                calibration=calibration,
                 at_message=len(ctx.messages),
                 meta=completion.meta,
             )

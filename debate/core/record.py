@@ -92,11 +92,12 @@ class Verdict(BaseModel):
     confidence: float | None = None
     confidence_contradicts: bool = False
     raw_probs: list[float] | None = None
-    """With a calibrated judge (`calibrate: content-free`): the probabilities as read,
-    before they were divided by `prior`."""
-    prior: list[float] | None = None
-    """The judge's label probabilities on its content-free prompts (see
-    `debate.core.calibration`); None for an uncalibrated verdict."""
+    """For a corrected verdict (the judge's `calibrate`): the probabilities as first read;
+    `probs` are the corrected ones."""
+    calibration: dict[str, Any] | None = None
+    """How it was corrected (see `debate.core.calibration`): `method` (`both-orders` or
+    `content-free`) and `reversed_probs` (the reading with the answers listed in reverse,
+    in the unit's order) or `prior` (the content-free label probabilities)."""
     shown: list[int] = Field(default_factory=list)
     """The record's stored calls (`prompts.calls`) whose messages this verdict's judge read."""
     at_message: int | None = None

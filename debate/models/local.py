@@ -303,8 +303,8 @@ class LocalModel:
         self.generation_defaults: dict[str, Any] = (
             dict(EMBEDDED_DEFAULTS) if name == "local" else {}
         )
-        # the embedded model's verdicts lean to the first label whatever the content, so
-        # judges with `calibrate: auto` divide by its content-free prior (core.calibration)
+        # the embedded model's verdicts lean to the first-listed answer, so judges with
+        # `calibrate: auto` also read it with the answers reversed (core.calibration)
         self.calibrate_verdicts = name == "local"
         self.loaded = loaded
         self.batch_window_ms = batch_window_ms

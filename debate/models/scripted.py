@@ -13,6 +13,7 @@ seed and the number of messages), so the same request always gives the same text
   responders sometimes switch). Asked whether it is convinced, it says yes or no.
 - When the request shows a JSON object to fill in, it fills it in.
 - Otherwise it writes two stock sentences.
+- A text request with an `opening` is continued from it, as a prefilled turn.
 Tests pass their own `responder` to script exact replies.
 """
 
@@ -152,8 +153,13 @@ class ScriptedModel:
             if completion_tokens > config.max_tokens:
                 words = text.split()[: max(1, config.max_tokens)]
                 text, completion_tokens = " ".join(words), len(words)
+        prefill = config.opening if not choices and config.prefill is not False else ""
+        if prefill:  # continue the opening, as a backend that prefills the turn does
+            ends_sentence = prefill.rstrip().endswith((".", "!", "?", ":"))
+            text = " " + (text if ends_sentence else text[:1].lower() + text[1:])
         return Completion(
             text=text,
+            prefill=prefill,
             model=self.name,
             choice_logprobs=logprobs,
             label_mass=1.0 if logprobs else None,  # its scripted distribution has only labels
