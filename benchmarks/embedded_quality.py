@@ -23,10 +23,10 @@ words: a speech's declared `opening` (agent YAML) is left out of them.
     position bias);
   - `judge_accuracy`: how often its top choice is correct (invalid verdicts count
     wrong);
-  - `judge_calibrated_share`: the verdicts divided by the judge's content-free prior
-    (the bundled judge does this on the embedded model: `calibrate: auto`, see
-    `debate.core.calibration`), and `judge_picks_a_rate_uncalibrated`: how often the
-    top choice was A before that division.
+  - `judge_calibrated_share`: the verdicts corrected for the judge's label preference
+    (the bundled judge reads the embedded model a second time with the answers
+    reversed and averages: `calibrate: auto`, see `debate.core.calibration`), and
+    `judge_picks_a_rate_uncalibrated`: how often the top choice was A before that.
 
 Prints one JSON object (progress on stderr). `--debater-model` / `--judge-model` take any
 model string, e.g. `local?repetition_penalty=1.0` for the model without its default
@@ -206,7 +206,7 @@ def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "judge_accuracy": round(sum(1 for r in records if r["correct"]) / len(records), 3),
         "judge_calibrated_share": round(
-            sum(1 for v in verdicts if v.get("prior") is not None) / len(verdicts), 3
+            sum(1 for v in verdicts if v.get("calibration")) / len(verdicts), 3
         ),
         "judge_picks_a_rate_uncalibrated": round(
             sum(1 for p in raw if p and p[0] == max(p)) / len(verdicts), 3

@@ -28,6 +28,11 @@ def test_verdict_line_names_the_method_and_the_outcome() -> None:
     assert verdict_line(record) == (
         "verdict read from logprobs (label mass 0.83): the judge chose A (wrong)"
     )
+    record["final_verdict"]["calibration"] = {"method": "both-orders"}
+    assert verdict_line(record) == (
+        "verdict read from logprobs (label mass 0.83), averaged with the answers in reverse"
+        " order: the judge chose A (wrong)"
+    )
     invalid = {"correct_index": 0, "final_verdict": {"method": "none", "valid": False}}
     assert verdict_line(invalid).endswith("invalid, counted as wrong")
     assert verdict_line({"final_verdict": None}) == ""

@@ -92,6 +92,11 @@ def verdict_line(record: dict[str, Any]) -> str:
     line = f"verdict read from {final.get('method')}"
     if final.get("label_mass") is not None:
         line += f" (label mass {float(final['label_mass']):.2f})"
+    calibration = final.get("calibration") or {}
+    if calibration.get("method") == "both-orders":
+        line += ", averaged with the answers in reverse order"
+    elif calibration.get("method") == "content-free":
+        line += ", divided by the judge's content-free prior"
     chosen, correct = final.get("chosen"), record.get("correct_index")
     if not final.get("valid"):
         line += ": invalid, counted as wrong"
