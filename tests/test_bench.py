@@ -318,9 +318,11 @@ def test_best_of_n_keeps_the_candidate_the_judge_finds_most_convincing(tmp_path:
     records = asyncio.run(engine.run(plan_units(bundle, scenarios, swap=False)))
     message = records[0]["messages"][0]
     assert message["role"] == "debater_a"
-    assert message["text"] == "strong point again"
+    opening = message["meta"]["opening"]  # the shipped debater's stance, before each reply
+    assert message["text"] == f"{opening} strong point again"
     meta = message["meta"]["best_of"]
-    assert meta["candidates"] == ["calm point", "strong point", "weak point", "strong point again"]
+    replies = ["calm point", "strong point", "weak point", "strong point again"]
+    assert meta["candidates"] == [f"{opening} {reply}" for reply in replies]
     assert meta["scores"] == pytest.approx([0.5, 0.6, 0.5, 0.65])
     assert meta["chosen"] == 3 and meta["n"] == 4 and meta["scorer"] == "judge"
     assert temperatures[:4] == [0.8] * 4  # greedy agents sample candidates at 0.8
