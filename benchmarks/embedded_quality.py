@@ -26,7 +26,8 @@ words: a speech's declared `opening` (agent YAML) is left out of them.
   - `judge_calibrated_share`: the verdicts corrected for the judge's label preference
     (the bundled judge reads the embedded model a second time with the answers
     reversed and averages: `calibrate: auto`, see `debate.core.calibration`), and
-    `judge_picks_a_rate_uncalibrated`: how often the top choice was A before that.
+    `judge_picks_a_rate_uncalibrated` / `judge_accuracy_uncalibrated`: the same figures
+    before that.
 
 Prints one JSON object (progress on stderr). `--debater-model` / `--judge-model` take any
 model string, e.g. `local?repetition_penalty=1.0` for the model without its default
@@ -58,11 +59,65 @@ _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 OPEN: list[ModelBindings] = []
 STOPWORDS = frozenset(
     [  # fmt: skip
-        "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and",
-        "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this",
-        "that", "these", "those", "as", "do", "does", "did", "not", "no", "than", "then", "so",
-        "if", "into", "about", "i", "you", "he", "she", "we", "they", "my", "your", "his",
-        "her", "our", "their", "there", "what", "which", "who", "why", "how", "when",
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "as",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "than",
+        "then",
+        "so",
+        "if",
+        "into",
+        "about",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "my",
+        "your",
+        "his",
+        "her",
+        "our",
+        "their",
+        "there",
+        "what",
+        "which",
+        "who",
+        "why",
+        "how",
+        "when",
     ]
 )
 
@@ -210,6 +265,15 @@ def judge_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "judge_picks_a_rate_uncalibrated": round(
             sum(1 for p in raw if p and p[0] == max(p)) / len(verdicts), 3
+        ),
+        "judge_accuracy_uncalibrated": round(
+            sum(
+                1
+                for p, r in zip(raw, records, strict=True)
+                if p and p.index(max(p)) == r["correct_index"]
+            )
+            / len(verdicts),
+            3,
         ),
         "judge_methods": sorted({str(v.get("method")) for v in verdicts}),
     }
