@@ -9,7 +9,8 @@ words: a speech's declared `opening` (agent YAML) is left out of them.
   - `echo_rate`: the speech repeats 5 consecutive words of its prompt's fixed wording
     (the agent's templates; not the question or the answers, which a speech may restate);
   - `copied_rate`: at least half of the speech's words lie in runs of 5+ words found in
-    one earlier turn of the debate;
+    one earlier turn of the debate (`copied_rate_with_opening`: counting the opening,
+    which restates the answer an earlier turn also holds);
   - `own_answer_rate`: the speech names the answer it defends (at least half of the
     words that set that answer apart from the other), as the judge reads it: with the
     agent's declared `opening`; `own_answer_generated_rate`: in the model's own words;
@@ -194,6 +195,7 @@ def speech_flags(record: dict[str, Any], prompts: dict[str, set[tuple[str, ...]]
             "repeated": repeats_a_sentence(own),
             "echo": bool((runs(words(own)) & prompts.get(message["role"], set())) - restated),
             "copied": copied_share(own, earlier) >= 0.5,
+            "copied_with_opening": copied_share(text, earlier) >= 0.5,
             "own_answer": defended is None or names_answer(text, answers[defended], others),
             "own_answer_generated": defended is None
             or names_answer(own, answers[defended], others),
@@ -239,6 +241,7 @@ def debate_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         "repeated_sentence_rate": rate(flags, "repeated"),
         "echo_rate": rate(flags, "echo"),
         "copied_rate": rate(flags, "copied"),
+        "copied_rate_with_opening": rate(flags, "copied_with_opening"),
         "own_answer_rate": rate(flags, "own_answer"),
         "own_answer_generated_rate": rate(flags, "own_answer_generated"),
         "over_limit_rate": rate(flags, "over_limit"),
