@@ -323,3 +323,24 @@ def test_a_broken_line_is_named_on_the_page_and_by_export(
         assert WebDriverWait(browser, 30).until(named)
     finally:
         process.kill()
+
+
+def test_a_corrected_verdict_shows_what_was_read(
+    runs: list[Path], tmp_path: Path, browser: Any
+) -> None:
+    record = json.loads((runs[0] / "transcripts.jsonl").read_text().splitlines()[0])
+    final = record["final_verdict"]
+    final["raw_probs"], final["probs"] = [0.7, 0.3], [0.55, 0.45]
+    final["calibration"] = {"method": "both-orders", "reversed_probs": [0.4, 0.6]}
+    record["verdicts"] = [final]
+    corrected = tmp_path / "corrected"
+    corrected.mkdir()
+    (corrected / "transcripts.jsonl").write_text(json.dumps(record) + "\n")
+    target = tmp_path / "corrected.html"
+    assert start_cli("view", str(corrected), "--export", str(target)).wait(timeout=120) == 0
+    browser.get(target.as_uri() + "#/unit/" + urllib.parse.quote(record["id"], safe=""))
+    line = wait_for(browser, ".verdict .calibration").text
+    assert line == (
+        "corrected (both-orders): as read A 0.70 / B 0.30; "
+        "read with the answers reversed A 0.40 / B 0.60"
+    )

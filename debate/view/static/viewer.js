@@ -241,6 +241,15 @@ function panelBlock(panel, answers) {
       m.valid && Array.isArray(m.probs) ? bars(m.probs, answers, null) : "invalid"])));
 }
 
+function calibrationText(verdict) {
+  const c = verdict.calibration;
+  const list = (ps) => (ps || []).map((p, i) => LABELS[i] + " " + fmt(p, 2)).join(" / ");
+  const other = c.method === "both-orders"
+    ? "read with the answers reversed " + list(c.reversed_probs)
+    : "content-free prior " + list(c.prior);
+  return "corrected (" + c.method + "): as read " + list(verdict.raw_probs) + "; " + other;
+}
+
 function verdictBlock(record, verdict) {
   const answers = record.answers || [];
   const head = [verdict.role, "round " + verdict.round, verdict.final ? "final" : "intermediate", "method: " + verdict.method,
@@ -249,6 +258,7 @@ function verdictBlock(record, verdict) {
   const block = h("div", { className: "verdict" + (verdict.valid ? "" : " invalid") },
     h("div", { className: "verdict-head", text: head }),
     verdict.valid && Array.isArray(verdict.probs) ? bars(verdict.probs, answers, verdict.final ? record.correct_index : null) : null,
+    verdict.calibration ? h("p", { className: "muted calibration", text: calibrationText(verdict) }) : null,
     meta.annotator ? h("p", { className: "muted", text: "annotator " + meta.annotator + (meta.seconds !== undefined ? " · " + fmt(meta.seconds, 1) + " s" : "") }) : null,
     verdict.raw ? h("details", {}, h("summary", { text: verdict.method === "human" ? "reason given" : "raw reply" }), h("pre", { className: "text", text: verdict.raw })) : null,
     panelBlock(verdict.panel, answers));
