@@ -276,3 +276,13 @@ def test_models_stream_only_when_text_deltas_are_wanted(stream_text: bool) -> No
     assert "TurnFinished" in kinds and "UnitFinished" in kinds
     assert ("TextDelta" in kinds) is stream_text
     assert asked and any(asked) is stream_text
+    if stream_text:  # a speech's deltas add up to its text, the debater's opening first
+        first = next(e for e in events if type(e).__name__ == "TurnFinished")
+        pieces = []
+        for event in events:
+            if event is first:
+                break
+            if type(event).__name__ == "TextDelta" and event.role == first.role:
+                pieces.append(event.text)
+        assert pieces[0].startswith("The answer is") and pieces[0].endswith("because")
+        assert "".join(pieces) == first.text

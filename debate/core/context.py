@@ -327,6 +327,8 @@ class UnitContext:
             def on_delta(piece: str) -> None:
                 self.emit(TextDelta(unit_id, role, piece))
 
+            if config.opening and config.choices is None:  # the model streams what follows
+                on_delta(config.opening)
         if self.store_prompts == "all" or kind == "verdict":
             self.sent.append((role, kind, self.round, chat))
         completion = await (model or bound.model).generate(chat, config, on_delta)
