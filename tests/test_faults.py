@@ -166,16 +166,17 @@ def test_hundred_units_complete_under_injected_faults(katan: KatanFactory, tmp_p
     server = katan(error_rate=0.3, latency_ms=20, max_inflight=6, max_concurrent=64)
     resume = run_args(protocol, scenarios, server, out)
     resume += ["--max-connections", "8", "--cache", "--cache-dir", str(cache), "--resume"]
+    reused = 0  # each run's summary counts its own cache hits
     for _ in range(3):  # a unit can still exhaust its retries at 30% errors; resume again
         debate_run(resume, cli_env(tmp_path), tmp_path)
+        reused += json.loads((out / "summary.json").read_text())["cache"]["hits"]
         if not outstanding_failures(out):
             break
     assert not outstanding_failures(out)
     assert_each_unit_once(out, expected)
     for record in read_lines(out / "transcripts.jsonl"):
         assert len(record["messages"]) == 2  # type: ignore[arg-type]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["cache"]["hits"] > 0  # phase 1 answers were reused
+    assert reused > 0  # phase 1 answers were reused
     assert any(cache.rglob("*.json"))
     assert_secret_absent(out, cache, tmp_path / "debate-cache")
 
