@@ -47,14 +47,16 @@ def completion_body(text: str, logprobs: object = None) -> dict[str, object]:
 
 @contextmanager
 def scripted_server(
-    script: Script, owned_by: str = "someone"
+    script: Script, owned_by: str = "someone", gets: list[str] | None = None
 ) -> Iterator[tuple[str, list[dict[str, object]]]]:
     """Serve `script` on 127.0.0.1; yields (base URL, the request bodies seen).
-    `GET /v1/models` lists one model owned by `owned_by`."""
+    `GET /v1/models` lists one model owned by `owned_by`; `gets` collects GET paths."""
     seen: list[dict[str, object]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if gets is not None:
+                gets.append(self.path)
             models = {
                 "object": "list",
                 "data": [{"id": "m", "object": "model", "owned_by": owned_by}],
@@ -274,3 +276,25 @@ def test_a_speech_opening_is_prefilled_on_servers_known_to_continue_a_turn() -> 
     with scripted_server(plain) as (url, seen):  # not known to prefill: asked without it
         done, _ = generate(url, GenerateConfig(max_tokens=8, opening=opening))
     assert done.prefill == "" and "continue_final_message" not in seen[0]
+
+
+def test_concurrent_first_requests_ask_who_serves_the_url_once() -> None:
+    def script(n: int, request: dict[str, object]) -> tuple[int, dict[str, object], dict[str, str]]:
+        return 200, completion_body(" more.", None), {}
+
+    gets: list[str] = []
+    with scripted_server(script, owned_by="vllm", gets=gets) as (url, seen):
+        model = create_model("openai/m", base_url=url)
+
+        async def many() -> list[Completion]:
+            try:
+                config = GenerateConfig(max_tokens=4, opening="Once")
+                return list(
+                    await asyncio.gather(*(model.generate(HELLO, config) for _ in range(8)))
+                )
+            finally:
+                await model.aclose()
+
+        done = asyncio.run(many())
+    assert gets == ["/v1/models"] and len(seen) == 8
+    assert all(completion.prefill == "Once" for completion in done)

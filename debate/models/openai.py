@@ -161,6 +161,7 @@ class OpenAIModel:
         self.send_sampling = True
         self.supports_prefill = True
         self.server_kind: str | None = None  # `owned_by` of GET /models, once asked
+        self._probing = PerLoop(asyncio.Lock, lambda _lock: asyncio.sleep(0))  # ask it once
         self.stats = RetryStats()
 
     def __repr__(self) -> str:
@@ -217,7 +218,9 @@ class OpenAIModel:
         if config.prefill is True:
             return prefix
         if self.server_kind is None:
-            self.server_kind = await self._poster.server_kind(min(timeout, 10.0))
+            async with self._probing.get():  # concurrent first requests wait for one answer
+                if self.server_kind is None:
+                    self.server_kind = await self._poster.server_kind(min(timeout, 10.0))
         return prefix if self.server_kind in PREFILL_SERVERS else ""
 
     async def generate(
