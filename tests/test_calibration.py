@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
+from debate.analysis.report import summarize, summary_rows
 from debate.core.calibration import FILLERS, averaged, calibrated
 from debate.core.engine import Engine, ModelBindings, plan_units
 from debate.core.loading import load_protocol
@@ -151,6 +152,10 @@ def test_both_orders_averages_a_second_reading_with_the_answers_reversed(
         )
         assert record["usage"]["judge"]["calls"] == 2
         assert len(record["prompts"]["calls"]) == 2  # both calls kept for an audit
+    summary = summarize(records)
+    assert summary["n_corrected"] == {"both-orders": 8}
+    _, rows = summary_rows(summary)
+    assert ("corrected for position (both-orders)", "8", "8") in rows
     reversed_systems = [chat[0].content for chat in model.sent[1::2]]
     assert any("A: no 0\nB: yes 0" in text for text in reversed_systems)
 

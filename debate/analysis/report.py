@@ -188,6 +188,9 @@ def _judge_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
         low = summary.get("n_low_label_mass", 0)
         label = f"parsed, labels not trusted ({low} low mass)"
         rows.append((label, str(summary["n_parse_fallback"]), str(summary["n_units"])))
+    for method, count in (summary.get("n_corrected") or {}).items():
+        label = f"corrected for position ({method})"
+        rows.append((label, str(count), str(summary["n_units"])))
     if summary.get("n_confidence_contradicts"):
         label = "confidence contradicting the answer"
         rows.append((label, str(summary["n_confidence_contradicts"]), str(summary["n_units"])))

@@ -98,6 +98,7 @@ class RunTally:
         self.n_parse_fallback = 0  # parsed although label log-probabilities were asked for
         self.n_low_label_mass = 0  # of those, below the judge's min_label_mass
         self.n_confidence_contradicts = 0
+        self.corrected: Counter[str] = Counter()  # corrected for label preference, by method
         self.stop_reasons: Counter[str] = Counter()
         self.usage = UsageTally()
         self._failures: dict[str, dict[str, str]] = {}
@@ -162,6 +163,9 @@ class RunTally:
             self.n_parse_fallback += 1
             self.n_low_label_mass += "label mass" in str(fallback)
         self.n_confidence_contradicts += bool(final.get("confidence_contradicts"))
+        calibration = final.get("calibration")
+        if calibration:
+            self.corrected[str(calibration.get("method"))] += 1
 
     def _add_choices(self, state: Mapping[str, Any], scenario: str, correct: Any) -> None:
         chosen = [choice.get("chosen") for choice in state["choices"].values()]
@@ -235,6 +239,7 @@ class RunTally:
             "n_parse_fallback": self.n_parse_fallback,
             "n_low_label_mass": self.n_low_label_mass,
             "n_confidence_contradicts": self.n_confidence_contradicts,
+            "n_corrected": dict(self.corrected),
         }
         if len(self._answered):
             summary["answer_accuracy"] = self._answered.estimate().as_dict()
