@@ -281,6 +281,15 @@ def test_an_opening_is_put_in_front_of_a_reply_the_backend_could_not_prefill() -
     assert message["meta"]["opening"] == opening
 
 
+def test_an_agent_that_keeps_a_tagged_part_has_no_opening() -> None:
+    model, seen = recording_model()
+    agent = AgentSpec(
+        name="tagged", system="Argue.", instruction="Go.", opening=OPENING, extract_tag="argument"
+    )
+    message = one_speech(agent, model)
+    assert seen[0].opening == "" and "opening" not in message.get("meta", {})
+
+
 def test_the_embedded_model_continues_its_opening() -> None:
     model: Any = create_model("local")
     config = GenerateConfig(max_tokens=12, opening="The sky is blue because")

@@ -352,6 +352,8 @@ class UnitContext:
         counts["calls"] += 1
 
     def agent_config(self, role: str, spec: AgentSpec) -> GenerateConfig:
+        # with an extract_tag the speech is the tagged text: nothing to open it with
+        opens = bool(spec.opening) and not spec.extract_tag
         return GenerateConfig(
             max_tokens=spec.max_tokens,
             temperature=spec.temperature,
@@ -364,7 +366,7 @@ class UnitContext:
             frequency_penalty=spec.frequency_penalty,
             presence_penalty=spec.presence_penalty,
             no_copy_ngram_size=spec.no_copy_ngram_size,
-            opening=self.render(role, spec.opening) if spec.opening else "",
+            opening=self.render(role, spec.opening or "") if opens else "",
         )
 
     def add_verdict(self, verdict: Verdict) -> None:
