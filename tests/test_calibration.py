@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 
 from debate.analysis.report import summarize, summary_rows
-from debate.core.calibration import FILLERS, averaged, calibrated
+from debate.core.calibration import FILLERS, averaged, calibrated, calibration_method
 from debate.core.engine import Engine, ModelBindings, plan_units
 from debate.core.loading import load_protocol
 from debate.core.scenarios import Scenario
@@ -188,3 +188,22 @@ def test_the_embedded_judge_reads_both_orders_by_default() -> None:
     assert one["calibration"]["method"] == other["calibration"]["method"] == "both-orders"
     assert one["calibration"]["reversed_probs"][::-1] == pytest.approx(other["raw_probs"], abs=0.01)
     assert one["probs"] == pytest.approx(other["probs"][::-1], abs=0.01)
+
+
+def test_wrapped_backends_keep_their_wish(tmp_path: Path) -> None:
+    """A model string's controls (`local?...`) or the call cache (`--cache`) wrap the
+    backend; `auto` still follows the backend underneath."""
+    from debate.core.declarations import JudgeSpec
+    from debate.models.cache import CachedModel
+    from debate.models.settings import ControlledModel, GenerationControls
+
+    class Embedded(ScriptedModel):
+        calibrate_verdicts = True
+
+    spec = JudgeSpec(name="j", system="s", instruction="i")
+    controls = GenerationControls(repetition_penalty=1.0)
+    for inner, method in [(Embedded(), "both-orders"), (ScriptedModel(), "none")]:
+        assert calibration_method(spec, inner) == method
+        assert calibration_method(spec, CachedModel(inner, tmp_path)) == method
+        assert calibration_method(spec, ControlledModel(inner, controls, "x")) == method
+    assert calibration_method(spec.model_copy(update={"calibrate": "none"}), Embedded()) == "none"

@@ -123,6 +123,10 @@ class CachedModel:
     def __repr__(self) -> str:
         return f"CachedModel({self.inner!r}, {str(self.cache.dir)!r})"
 
+    @property
+    def calibrate_verdicts(self) -> bool:  # the backend's wish (see core.calibration)
+        return bool(getattr(self.inner, "calibrate_verdicts", False))
+
     def _hit(self, completion: Completion, on_delta: DeltaCallback | None) -> Completion:
         self.hits += 1
         self.hit_usage = self.hit_usage + completion.usage

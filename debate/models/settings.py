@@ -124,6 +124,10 @@ class ControlledModel:
         defaults: dict[str, Any] = getattr(self.inner, "generation_defaults", {})
         return defaults
 
+    @property
+    def calibrate_verdicts(self) -> bool:
+        return bool(getattr(self.inner, "calibrate_verdicts", False))
+
     async def generate(
         self,
         messages: Sequence[ChatMessage],
