@@ -58,69 +58,15 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 OPEN: list[ModelBindings] = []
-STOPWORDS = frozenset(
-    [  # fmt: skip
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "as",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "than",
-        "then",
-        "so",
-        "if",
-        "into",
-        "about",
-        "i",
-        "you",
-        "he",
-        "she",
-        "we",
-        "they",
-        "my",
-        "your",
-        "his",
-        "her",
-        "our",
-        "their",
-        "there",
-        "what",
-        "which",
-        "who",
-        "why",
-        "how",
-        "when",
-    ]
-)
+# fmt: off
+STOPWORDS = frozenset([
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and",
+    "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this",
+    "that", "these", "those", "as", "do", "does", "did", "not", "no", "than", "then", "so",
+    "if", "into", "about", "i", "you", "he", "she", "we", "they", "my", "your", "his",
+    "her", "our", "their", "there", "what", "which", "who", "why", "how", "when",
+])
+# fmt: on
 
 
 def words(text: str) -> list[str]:
