@@ -27,6 +27,7 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from debate.core.context import answer_list
 from debate.core.declarations import JudgeSpec
 from debate.models.base import ChatMessage, Completion, GenerateConfig, Model
 from debate.models.label_reading import probabilities_from_logprobs
@@ -65,12 +66,7 @@ def averaged(probs: list[float], other: list[float]) -> list[float]:
 def reordered_variables(ctx: UnitContext, labels: list[str], order: list[int]) -> dict[str, Any]:
     """Template variables that list the unit's answers in `order` (labels stay put)."""
     answers = [ctx.scenario.answers[i] for i in order]
-    return {
-        "answers": answers,
-        "answer_list": "\n".join(
-            f"{lab}: {ans}" for lab, ans in zip(labels, answers, strict=False)
-        ),
-    }
+    return {"answers": answers, "answer_list": answer_list(labels, answers)}
 
 
 def content_free_chat(
@@ -82,7 +78,7 @@ def content_free_chat(
     blank: dict[str, Any] = {
         "question": filler,
         "answers": answers,
-        "answer_list": "\n".join(f"{label}: {filler}" for label in labels[: len(answers)]),
+        "answer_list": answer_list(labels, answers),
         "story": filler if ctx.template_variables(role).get("story") else None,
         "fields": {},
     }

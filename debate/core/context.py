@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,11 @@ class BoundRole:
     @property
     def is_judge(self) -> bool:
         return isinstance(self.spec, JudgeSpec)
+
+
+def answer_list(labels: Sequence[str], answers: Sequence[str]) -> str:
+    """The `answer_list` template variable: one `label: answer` line per answer."""
+    return "\n".join(f"{label}: {answer}" for label, answer in zip(labels, answers, strict=False))
 
 
 def display_name(role: str) -> str:
@@ -133,9 +138,7 @@ class UnitContext:
                 "answers": scenario.answers,
                 "labels": labels,
                 "label_choices": " or ".join(labels),
-                "answer_list": "\n".join(
-                    [f"{lab}: {ans}" for lab, ans in zip(labels, scenario.answers, strict=True)]
-                ),
+                "answer_list": answer_list(labels, scenario.answers),
                 "story": scenario.story,
                 "fields": scenario.fields,
                 "total_rounds": self.total_rounds,
