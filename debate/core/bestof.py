@@ -107,7 +107,7 @@ async def best_of_n(
     }
     if truncated[best]:
         meta["truncated"] = True
-    if configs[0].opening and not spec.extract_tag:
+    if configs[0].opening:  # empty for agents with an extract_tag
         meta["opening"] = configs[0].opening  # declared text, not the model's
     tokens = sum(c.usage.completion_tokens for c in completions)
     return candidates[best], meta, tokens

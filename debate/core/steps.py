@@ -194,7 +194,7 @@ class Speak(Step):
         text = speech_text(completion, config.opening, spec.extract_tag)
         text, truncated = limit_words(text, ctx.word_limit(role))
         meta: dict[str, Any] = {"truncated": True} if truncated else {}
-        if config.opening and not spec.extract_tag:
+        if config.opening:  # empty for agents with an extract_tag
             meta["opening"] = config.opening  # declared text, not the model's
         return text, meta, completion.usage.completion_tokens
 
